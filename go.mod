@@ -1,0 +1,3 @@
+module github.com/gozyre/zyre
+
+go 1.26
