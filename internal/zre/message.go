@@ -16,6 +16,7 @@ package zre
 import (
 	"encoding/hex"
 	"errors"
+	"strconv"
 	"strings"
 )
 
@@ -95,19 +96,10 @@ func (c Command) String() string {
 	return "UNKNOWN(" + itoa(int(c)) + ")"
 }
 
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [4]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
-}
+// itoa formats a command id or sequence number. (It once used a 4-byte
+// buffer, which panicked on sequence numbers of five digits; see
+// TestErrorTextFiveDigitSequence.)
+func itoa(n int) string { return strconv.Itoa(n) }
 
 // Header is one HELLO header (key at most 255 bytes, value a long string).
 // HELLO keeps headers as an ordered list so that a parsed message re-encodes
@@ -193,37 +185,94 @@ type Leader struct {
 // Goodbye announces that the sender is leaving (Zyre extension).
 type Goodbye struct{ Sequence uint16 }
 
-func (*Hello) Command() Command   { return CmdHello }
+// Command returns CmdHello.
+func (*Hello) Command() Command { return CmdHello }
+
+// Command returns CmdWhisper.
 func (*Whisper) Command() Command { return CmdWhisper }
-func (*Shout) Command() Command   { return CmdShout }
-func (*Join) Command() Command    { return CmdJoin }
-func (*Leave) Command() Command   { return CmdLeave }
-func (*Ping) Command() Command    { return CmdPing }
-func (*PingOK) Command() Command  { return CmdPingOK }
-func (*Elect) Command() Command   { return CmdElect }
-func (*Leader) Command() Command  { return CmdLeader }
+
+// Command returns CmdShout.
+func (*Shout) Command() Command { return CmdShout }
+
+// Command returns CmdJoin.
+func (*Join) Command() Command { return CmdJoin }
+
+// Command returns CmdLeave.
+func (*Leave) Command() Command { return CmdLeave }
+
+// Command returns CmdPing.
+func (*Ping) Command() Command { return CmdPing }
+
+// Command returns CmdPingOK.
+func (*PingOK) Command() Command { return CmdPingOK }
+
+// Command returns CmdElect.
+func (*Elect) Command() Command { return CmdElect }
+
+// Command returns CmdLeader.
+func (*Leader) Command() Command { return CmdLeader }
+
+// Command returns CmdGoodbye.
 func (*Goodbye) Command() Command { return CmdGoodbye }
 
-func (m *Hello) Seq() uint16   { return m.Sequence }
+// Seq returns the sequence number.
+func (m *Hello) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
 func (m *Whisper) Seq() uint16 { return m.Sequence }
-func (m *Shout) Seq() uint16   { return m.Sequence }
-func (m *Join) Seq() uint16    { return m.Sequence }
-func (m *Leave) Seq() uint16   { return m.Sequence }
-func (m *Ping) Seq() uint16    { return m.Sequence }
-func (m *PingOK) Seq() uint16  { return m.Sequence }
-func (m *Elect) Seq() uint16   { return m.Sequence }
-func (m *Leader) Seq() uint16  { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Shout) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Join) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Leave) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Ping) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *PingOK) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Elect) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
+func (m *Leader) Seq() uint16 { return m.Sequence }
+
+// Seq returns the sequence number.
 func (m *Goodbye) Seq() uint16 { return m.Sequence }
 
-func (m *Hello) SetSeq(s uint16)   { m.Sequence = s }
+// SetSeq sets the sequence number.
+func (m *Hello) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
 func (m *Whisper) SetSeq(s uint16) { m.Sequence = s }
-func (m *Shout) SetSeq(s uint16)   { m.Sequence = s }
-func (m *Join) SetSeq(s uint16)    { m.Sequence = s }
-func (m *Leave) SetSeq(s uint16)   { m.Sequence = s }
-func (m *Ping) SetSeq(s uint16)    { m.Sequence = s }
-func (m *PingOK) SetSeq(s uint16)  { m.Sequence = s }
-func (m *Elect) SetSeq(s uint16)   { m.Sequence = s }
-func (m *Leader) SetSeq(s uint16)  { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Shout) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Join) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Leave) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Ping) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *PingOK) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Elect) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
+func (m *Leader) SetSeq(s uint16) { m.Sequence = s }
+
+// SetSeq sets the sequence number.
 func (m *Goodbye) SetSeq(s uint16) { m.Sequence = s }
 
 // ContentOf returns the content frames of a Whisper or Shout, nil otherwise.
@@ -245,7 +294,7 @@ var (
 	ErrUnknownCommand = errors.New("zre: unknown command id")           // id outside 1..10
 	ErrTrailingBytes  = errors.New("zre: trailing bytes after message") // frame 0 longer than its fields
 	ErrStringTooLong  = errors.New("zre: string longer than 255 bytes") // encode: short string too long
-	ErrTooManyItems   = errors.New("zre: list longer than the message") // a count that cannot fit the bytes left
+	ErrTooManyItems   = errors.New("zre: list longer than the message") // a count that cannot fit the bytes left; such errors also match ErrTruncated
 	ErrNoContent      = errors.New("zre: content frames on a command that has none")
 )
 
@@ -258,8 +307,10 @@ type Error struct {
 	Err      error
 }
 
+// Error returns the sentinel text followed by the command and sequence.
 func (e *Error) Error() string {
 	return e.Err.Error() + " (" + e.Command.String() + " seq " + itoa(int(e.Sequence)) + ")"
 }
 
+// Unwrap returns the sentinel (or the wrapped sentinels) describing the problem.
 func (e *Error) Unwrap() error { return e.Err }
