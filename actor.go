@@ -1,0 +1,468 @@
+package zyre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gozyre/zyre/internal/beacon"
+	"github.com/gozyre/zyre/internal/engine"
+	"github.com/gozyre/zyre/internal/zre"
+)
+
+// actor is the one goroutine that owns a node's protocol state (the
+// engine) and performs its outputs. Other goroutines (beacon reader,
+// mailbox readers, outbox writers) only feed it through channels.
+type actor struct {
+	n   *Node
+	log *slog.Logger
+	eng *engine.Engine
+
+	endpoint string
+	ifc      iface
+	bcastTo  netip.AddrPort
+
+	beaconPC net.PacketConn // receive socket (unspecified address, shared port)
+	sendPC   net.PacketConn // send socket, bound to the interface address
+	beaconC  chan engine.BeaconIn
+	mbox     *mailbox
+
+	links map[zre.UUID]*link
+
+	out      []engine.Output
+	pending  []engine.Input
+	stepping bool
+	paused   bool   // event queue full: not reading the mailbox
+	dropped  uint64 // data events dropped under DropWhenFull, not yet reported
+	timer    *time.Timer
+	stopping chan struct{} // closed when the actor begins to stop
+	wg       sync.WaitGroup
+
+	badBeacons, badMessages rateLog
+	beaconBuf               []byte
+}
+
+// link is our outbound connection to one peer.
+type link struct {
+	out       *outbox
+	fullSince time.Time // when the outbox first refused data; zero if not full
+	dropped   uint64
+}
+
+func newActor(ctx context.Context, n *Node) (*actor, error) {
+	cfg := &n.cfg
+	_, custom := cfg.Network.(osNetwork)
+	custom = !custom
+	a := &actor{
+		n:        n,
+		log:      n.log,
+		links:    make(map[zre.UUID]*link),
+		beaconC:  make(chan engine.BeaconIn, 64),
+		stopping: make(chan struct{}),
+	}
+
+	// Where to bind the mailbox.
+	var bind netip.AddrPort
+	if cfg.Endpoint != "" {
+		bind, _ = parseEndpoint(cfg.Endpoint)
+	}
+	needIface := !cfg.DisableBeacon || cfg.Endpoint == ""
+	if needIface {
+		ifc, err := resolveInterface(cfg.Interface, cfg.IPv6, custom)
+		if err != nil {
+			return nil, fmt.Errorf("zyre: interface: %w", err)
+		}
+		a.ifc = ifc
+		if cfg.Endpoint == "" {
+			bind = netip.AddrPortFrom(ifc.Addr.WithZone(""), 0)
+		}
+	}
+	ln, err := listenMailbox(ctx, cfg.Network, bind)
+	if err != nil {
+		return nil, fmt.Errorf("zyre: mailbox: %w", err)
+	}
+	laddr := addrPortOf(ln.Addr())
+	if !laddr.Addr().IsUnspecified() {
+		a.endpoint = formatEndpoint(laddr)
+	} else {
+		a.endpoint = formatEndpoint(netip.AddrPortFrom(a.ifc.Addr, laddr.Port()))
+	}
+
+	if !cfg.DisableBeacon {
+		var any netip.Addr
+		if a.ifc.Addr.Is6() {
+			any = netip.IPv6Unspecified()
+		} else {
+			any = netip.IPv4Unspecified()
+		}
+		pc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(any, uint16(cfg.BeaconPort)))
+		if err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("zyre: beacon port %d: %w", cfg.BeaconPort, err)
+		}
+		a.beaconPC = pc
+		spc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(a.ifc.Addr, 0))
+		if err != nil {
+			pc.Close()
+			ln.Close()
+			return nil, fmt.Errorf("zyre: beacon send socket: %w", err)
+		}
+		a.sendPC = spc
+		a.bcastTo = netip.AddrPortFrom(a.ifc.Broadcast, uint16(cfg.BeaconPort))
+		if a.ifc.Addr.Is6() {
+			if err := joinMulticast(pc, a.ifc); err != nil {
+				a.log.Warn("IPv6 multicast join failed", "err", err)
+			}
+		}
+	}
+
+	beaconInterval := cfg.BeaconInterval
+	if cfg.DisableBeacon {
+		beaconInterval = 0
+	}
+	a.eng = engine.New(engine.Config{
+		ID:             zre.UUID(n.id),
+		Name:           n.name,
+		Headers:        headerList(cfg.Headers),
+		Groups:         cfg.Groups,
+		Endpoint:       a.endpoint,
+		Port:           laddr.Port(),
+		BeaconVersion:  1,
+		BeaconInterval: beaconInterval,
+		EvasiveTimeout: cfg.EvasiveTimeout,
+		SilentTimeout:  cfg.SilentTimeout,
+		ExpiredTimeout: cfg.ExpiredTimeout,
+		Logger:         a.log,
+	})
+	a.mbox = newMailbox(ln, n.id, *cfg, a.log, &n.stats)
+	a.timer = time.NewTimer(0)
+	if a.beaconPC != nil {
+		a.wg.Go(func() { a.beaconLoop(a.beaconPC) })
+	}
+	a.log.Info("node started", "endpoint", a.endpoint, "interface", a.ifc.Name)
+	return a, nil
+}
+
+func listenMailbox(ctx context.Context, nw Network, bind netip.AddrPort) (net.Listener, error) {
+	if bind.Port() != 0 {
+		return nw.Listen(ctx, bind)
+	}
+	// RFC 36 and czmq: the first free port from 49152 up.
+	var lastErr error
+	for port := 49152; port <= 65535; port++ {
+		ln, err := nw.Listen(ctx, netip.AddrPortFrom(bind.Addr(), uint16(port)))
+		if err == nil {
+			return ln, nil
+		}
+		lastErr = err
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+	}
+	return nil, lastErr
+}
+
+func addrPortOf(a net.Addr) netip.AddrPort {
+	if t, ok := a.(*net.TCPAddr); ok {
+		return t.AddrPort()
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// run is the actor loop: wait for one input, step the engine, perform the
+// outputs, reset the single timer to the engine's next deadline.
+func (a *actor) run() {
+	n := a.n
+	defer close(n.done)
+	polite := n.polite
+	for {
+		var inbound <-chan inboundMsg
+		if !a.paused {
+			inbound = a.mbox.msgs
+		}
+		var room <-chan struct{}
+		if a.paused || a.dropped > 0 {
+			room = n.events.room()
+		}
+		select {
+		case <-n.quit:
+			a.stop(false)
+			return
+		case <-polite:
+			a.stop(true)
+			return
+		case <-a.timer.C:
+			a.step(engine.Tick{})
+		case c := <-n.cmds:
+			c(a)
+		case b := <-a.beaconC:
+			a.step(b)
+		case m := <-inbound:
+			a.receive(m)
+		case <-room:
+			a.roomFreed()
+		}
+		a.resetTimer()
+	}
+}
+
+func (a *actor) resetTimer() {
+	d := a.eng.NextDeadline()
+	wait := time.Until(d)
+	if d.IsZero() || wait < 0 {
+		wait = 0
+	}
+	if !a.timer.Stop() {
+		select {
+		case <-a.timer.C:
+		default:
+		}
+	}
+	a.timer.Reset(wait)
+}
+
+// step feeds one input to the engine and performs its outputs. Inputs
+// raised while performing outputs (an outbox found full) are queued and
+// stepped after the current batch, never re-entrantly.
+func (a *actor) step(in engine.Input) {
+	a.pending = append(a.pending, in)
+	if a.stepping {
+		return
+	}
+	a.stepping = true
+	for len(a.pending) > 0 {
+		in := a.pending[0]
+		a.pending[0] = nil
+		a.pending = a.pending[1:]
+		a.out = a.eng.Step(time.Now(), in, a.out[:0])
+		a.syncCounters() // before the outputs, so an event never precedes its counter
+		for i, o := range a.out {
+			a.perform(o)
+			a.out[i] = nil
+		}
+	}
+	a.pending = a.pending[:0]
+	a.stepping = false
+}
+
+func (a *actor) syncCounters() {
+	c := a.eng.Counters()
+	s := &a.n.stats
+	s.beaconsIgnored.Store(c.BeaconsIgnored)
+	s.unknownPeer.Store(c.MessagesUnknownPeer)
+	s.sequenceGaps.Store(c.SequenceGaps)
+	s.statusMismatches.Store(c.StatusMismatches)
+	s.peersExpired.Store(c.PeersExpired)
+	s.peersUnresponsive.Store(c.PeersUnresponsive)
+}
+
+func (a *actor) perform(o engine.Output) {
+	switch o := o.(type) {
+	case engine.SendBeacon:
+		a.sendBeacon(o.Port)
+	case engine.Connect:
+		a.connect(o.Peer, o.Endpoint)
+	case engine.Disconnect:
+		if l := a.links[o.Peer]; l != nil {
+			delete(a.links, o.Peer)
+			l.out.closeFlush()
+		}
+	case engine.Send:
+		a.send(o.Peer, o.Msg)
+	case engine.Emit:
+		a.emit(o.Event)
+	}
+}
+
+func (a *actor) sendBeacon(port uint16) {
+	if a.sendPC == nil {
+		return
+	}
+	b := beacon.Beacon{Version: 1, ID: zre.UUID(a.n.id), Port: port}
+	a.beaconBuf = b.Append(a.beaconBuf[:0])
+	if _, err := a.sendPC.WriteTo(a.beaconBuf, net.UDPAddrFromAddrPort(a.bcastTo)); err != nil {
+		a.badBeacons.note(a.log, "beacon send failed", "err", err, "to", a.bcastTo.String())
+		return
+	}
+	a.n.stats.beaconsSent.Add(1)
+}
+
+func (a *actor) connect(peer zre.UUID, endpoint string) {
+	if old := a.links[peer]; old != nil {
+		old.out.close()
+	}
+	ap, err := parseEndpoint(endpoint)
+	if err != nil {
+		a.log.Warn("peer endpoint unusable", "peer", peer.String(), "endpoint", endpoint, "err", err)
+		a.links[peer] = &link{out: closedOutbox()}
+		return
+	}
+	a.links[peer] = &link{out: newOutbox(a, peer, ap)}
+}
+
+// full reports whether peer's outbox has no room for application data,
+// and if so returns a channel closed when it has room again.
+func (a *actor) full(peer zre.UUID) <-chan struct{} {
+	l := a.links[peer]
+	if l == nil {
+		return nil
+	}
+	return l.out.fullWait(a.n.cfg.OutboxLen)
+}
+
+func (a *actor) send(peer zre.UUID, msg zre.Message) {
+	l := a.links[peer]
+	if l == nil {
+		return
+	}
+	frame0, err := msg.Append(nil)
+	if err != nil {
+		a.log.Warn("message not encodable", "peer", peer.String(), "err", err)
+		return
+	}
+	content := zre.ContentOf(msg)
+	frames := make([][]byte, 1, 1+len(content))
+	frames[0] = frame0
+	frames = append(frames, content...)
+	if !l.out.trySend(frames) {
+		a.n.stats.outboxFull.Add(1)
+		l.dropped++
+		now := time.Now()
+		if l.fullSince.IsZero() {
+			l.fullSince = now
+		}
+		a.log.Warn("peer outbox full: message dropped", "peer", peer.String(), "cmd", msg.Command().String(), "dropped", l.dropped)
+		a.events(DroppedEvent{Peer: PeerID(peer), Count: 1, Reason: "peer outbox full"})
+		// RFC 36: a peer that does not take our messages is unresponsive.
+		a.step(engine.Unresponsive{Peer: peer, Reason: "outbox full"})
+		return
+	}
+	l.fullSince = time.Time{}
+	a.n.stats.messagesSent.Add(1)
+}
+
+func (a *actor) events(ev Event) { a.n.events.push(ev, true) }
+
+func (a *actor) emit(ev engine.Event) {
+	id := PeerID(ev.Peer)
+	var out Event
+	switch ev.Type {
+	case engine.EventEnter:
+		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
+	case engine.EventExit:
+		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
+	case engine.EventJoin:
+		out = JoinEvent{Peer: id, Name: ev.Name, Group: ev.Group}
+	case engine.EventLeave:
+		out = LeaveEvent{Peer: id, Name: ev.Name, Group: ev.Group}
+	case engine.EventWhisper:
+		out = WhisperEvent{Peer: id, Name: ev.Name, Frames: ev.Content}
+	case engine.EventShout:
+		out = ShoutEvent{Peer: id, Name: ev.Name, Group: ev.Group, Frames: ev.Content}
+	case engine.EventEvasive:
+		out = EvasiveEvent{Peer: id, Name: ev.Name}
+	case engine.EventSilent:
+		out = SilentEvent{Peer: id, Name: ev.Name}
+	case engine.EventLeader:
+		out = LeaderEvent{Peer: id, Name: ev.Name, Group: ev.Group}
+	default:
+		return
+	}
+	if isData(out) {
+		if a.dropped > 0 && !a.flushDropped() {
+			a.dropped++
+			a.n.stats.eventsDropped.Add(1)
+			return
+		}
+		if !a.n.events.push(out, !a.n.cfg.DropWhenFull) {
+			a.dropped++
+			a.n.stats.eventsDropped.Add(1)
+			a.badMessages.note(a.log, "event queue full: data event dropped", "peer", id.String())
+			return
+		}
+		if !a.n.cfg.DropWhenFull && !a.n.events.hasRoom() {
+			a.paused = true // stop reading peers until the application catches up
+		}
+		return
+	}
+	a.n.events.push(out, true)
+}
+
+// flushDropped queues the pending DroppedEvent if there is room.
+func (a *actor) flushDropped() bool {
+	if a.dropped == 0 {
+		return true
+	}
+	if !a.n.events.hasRoom() {
+		return false
+	}
+	a.n.events.push(DroppedEvent{Count: a.dropped, Reason: "event queue full"}, true)
+	a.dropped = 0
+	return true
+}
+
+func (a *actor) roomFreed() {
+	a.flushDropped()
+	if a.paused && a.n.events.hasRoom() {
+		a.paused = false
+	}
+}
+
+// receive handles one message from the mailbox.
+func (a *actor) receive(m inboundMsg) {
+	if m.activity {
+		a.step(engine.Activity{From: m.from})
+		return
+	}
+	id := m.identity
+	if len(id) != 17 || id[0] != 1 {
+		a.n.stats.badIdentities.Add(1)
+		a.badMessages.note(a.log, "mailbox message with a routing id that is not 0x01+UUID: dropped", "len", len(id))
+		return
+	}
+	var from zre.UUID
+	copy(from[:], id[1:])
+	msg, err := zre.ParseFrames(m.frames)
+	if err != nil {
+		a.n.stats.messagesBad.Add(1)
+		a.badMessages.note(a.log, "malformed ZRE message", "peer", from.String(), "err", err)
+		a.step(engine.BadMessage{From: from, Err: err})
+		return
+	}
+	a.n.stats.messagesReceived.Add(1)
+	a.step(engine.MessageIn{From: from, Msg: msg})
+}
+
+// stop ends the actor: politely (port-0 beacon, GOODBYE, flush) or at once.
+func (a *actor) stop(polite bool) {
+	n := a.n
+	close(a.stopping)
+	if polite {
+		a.step(engine.Stop{})
+		// Links were handed closeFlush by Disconnect; wait for them within a bound.
+	}
+	for id, l := range a.links {
+		delete(a.links, id)
+		l.out.close()
+	}
+	a.timer.Stop()
+	a.mbox.close()
+	if a.beaconPC != nil {
+		a.beaconPC.Close()
+	}
+	if a.sendPC != nil {
+		a.sendPC.Close()
+	}
+	a.wg.Wait()
+	a.flushDropped()
+	n.events.push(StopEvent{}, true)
+	a.log.Info("node stopped", "polite", polite)
+}
+
+var errStopped = errors.New("zyre: stopped")

@@ -1,0 +1,177 @@
+package zyre
+
+import (
+	"errors"
+	"log/slog"
+	"os"
+	"time"
+)
+
+// Defaults, as C Zyre has them where it has them.
+const (
+	DefaultBeaconPort     = 5670
+	DefaultBeaconInterval = time.Second
+	DefaultEvasiveTimeout = 5 * time.Second
+	DefaultExpiredTimeout = 30 * time.Second
+	DefaultEventQueueLen  = 4096
+	DefaultOutboxLen      = 4096
+	DefaultMaxMessageSize = 256 << 20
+)
+
+// Config configures a Node. The zero value is valid: New(nil) and
+// New(&Config{}) give a node with every default below. Fields are read
+// once, by New; later changes have no effect.
+type Config struct {
+	// Name is the node's public name. Default: the first 6 hex digits of
+	// the node's ID, as C Zyre does.
+	Name string
+	// Headers are sent to every peer in HELLO (keys at most 255 bytes).
+	Headers map[string]string
+	// Groups are joined from the start (announced in HELLO).
+	Groups []string
+
+	// Interface chooses the network interface for beacons and the
+	// mailbox: an interface name ("eth0", "lo") or one of its addresses
+	// ("192.168.1.5", "127.0.0.1"). Empty: the ZSYS_INTERFACE environment
+	// variable, else the first up, broadcast-capable, non-loopback
+	// interface with an IPv4 address. With a custom Network it must be an
+	// address.
+	Interface string
+	// IPv6 beacons to the ff02::1 multicast group on the interface's IPv6
+	// address instead of IPv4 broadcast.
+	IPv6 bool
+	// BeaconPort is the UDP discovery port. Default 5670.
+	BeaconPort int
+	// BeaconInterval is the time between beacons. Default 1 s.
+	BeaconInterval time.Duration
+	// DisableBeacon turns UDP discovery off (peers must then be found
+	// another way).
+	DisableBeacon bool
+
+	// Endpoint, when set, is the mailbox to bind, "tcp://ADDR:PORT"
+	// (port 0 picks one). Default: the interface address and the first
+	// free port from 49152 up, as RFC 36 and czmq do.
+	Endpoint string
+
+	// EvasiveTimeout is the silence after which a peer gets a PING and an
+	// EvasiveEvent. Default 5 s.
+	EvasiveTimeout time.Duration
+	// SilentTimeout is the silence after which a SilentEvent follows.
+	// Default EvasiveTimeout + 1 s.
+	SilentTimeout time.Duration
+	// ExpiredTimeout is the silence after which a peer is removed with an
+	// ExitEvent. Default 30 s.
+	ExpiredTimeout time.Duration
+
+	// EventQueueLen bounds the queue of data events (WHISPER, SHOUT) the
+	// application has not read yet. When it is full the node stops
+	// reading from peers (TCP pushes back on them) unless DropWhenFull is
+	// set. Membership events are never dropped. Default 4096.
+	EventQueueLen int
+	// DropWhenFull discards data events when the queue is full instead of
+	// pushing back; the loss is counted and reported by a DroppedEvent.
+	DropWhenFull bool
+	// OutboxLen bounds each peer's queue of outgoing messages. Default 4096.
+	OutboxLen int
+	// MaxMessageSize bounds one incoming message (all frames). A peer
+	// that sends more is disconnected. Default 256 MiB.
+	MaxMessageSize int64
+
+	// Network carries the node's traffic. Nil: the operating system's
+	// network. simnet provides an in-memory one for tests.
+	Network Network
+	// Logger receives the node's logs. Nil: discard.
+	Logger *slog.Logger
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Interface == "" && out.Network == nil {
+		out.Interface = os.Getenv("ZSYS_INTERFACE")
+	}
+	if out.BeaconPort == 0 {
+		out.BeaconPort = DefaultBeaconPort
+	}
+	if out.BeaconInterval == 0 {
+		out.BeaconInterval = DefaultBeaconInterval
+	}
+	if out.EvasiveTimeout == 0 {
+		out.EvasiveTimeout = DefaultEvasiveTimeout
+	}
+	if out.SilentTimeout == 0 {
+		out.SilentTimeout = out.EvasiveTimeout + time.Second
+	}
+	if out.ExpiredTimeout == 0 {
+		out.ExpiredTimeout = DefaultExpiredTimeout
+	}
+	if out.EventQueueLen == 0 {
+		out.EventQueueLen = DefaultEventQueueLen
+	}
+	if out.OutboxLen == 0 {
+		out.OutboxLen = DefaultOutboxLen
+	}
+	if out.MaxMessageSize == 0 {
+		out.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if out.Network == nil {
+		out.Network = osNetwork{}
+	}
+	if out.Logger == nil {
+		out.Logger = slog.New(slog.DiscardHandler)
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	bad := func(field, msg string) error { return &ConfigError{Field: field, Err: errors.New(msg)} }
+	if len(c.Name) > 255 {
+		return bad("Name", "longer than 255 bytes")
+	}
+	for k := range c.Headers {
+		if len(k) == 0 || len(k) > 255 {
+			return bad("Headers", "key must be 1 to 255 bytes: "+truncate(k))
+		}
+	}
+	for _, g := range c.Groups {
+		if checkGroup(g) != nil {
+			return &ConfigError{Field: "Groups", Err: ErrInvalidGroup}
+		}
+	}
+	if c.BeaconPort < 0 || c.BeaconPort > 65535 {
+		return bad("BeaconPort", "must be 1 to 65535")
+	}
+	if c.BeaconInterval < 0 {
+		return bad("BeaconInterval", "negative")
+	}
+	if c.EvasiveTimeout < 0 || c.SilentTimeout < 0 {
+		return bad("EvasiveTimeout", "negative")
+	}
+	if c.ExpiredTimeout < 0 {
+		return bad("ExpiredTimeout", "negative")
+	}
+	if c.ExpiredTimeout < c.EvasiveTimeout {
+		return bad("ExpiredTimeout", "shorter than EvasiveTimeout")
+	}
+	if c.EventQueueLen < 0 {
+		return bad("EventQueueLen", "negative")
+	}
+	if c.OutboxLen < 0 {
+		return bad("OutboxLen", "negative")
+	}
+	if c.Endpoint != "" {
+		if _, err := parseEndpoint(c.Endpoint); err != nil {
+			return &ConfigError{Field: "Endpoint", Err: err}
+		}
+	}
+	return nil
+}
+
+func truncate(s string) string {
+	if len(s) > 20 {
+		return s[:20] + "..."
+	}
+	return s
+}

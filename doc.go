@@ -1,0 +1,70 @@
+// Package zyre is a pure-Go implementation of ZRE, the ZeroMQ Realtime
+// Exchange protocol (RFC 36), wire compatible with C Zyre 2.x and libzmq 4.x.
+//
+// # Model
+//
+// A Node has a random 16-byte ID and a mailbox: a ZMTP 3.1 listener on TCP.
+// It broadcasts a UDP beacon (its ID and mailbox port) every
+// BeaconInterval. A node that hears a beacon from an unknown ID connects to
+// that peer's mailbox and sends HELLO (its endpoint, groups, name and
+// headers); the peer does the same the other way. When a peer's HELLO has
+// arrived the node emits an EnterEvent for it, followed by one JoinEvent
+// per group the peer is in. From then on peers exchange WHISPER (to one
+// peer), SHOUT (to a group), JOIN and LEAVE, PING and PING-OK.
+//
+// Liveness: any traffic from a peer and its beacons keep it alive. After
+// EvasiveTimeout of silence the node sends it a PING and emits an
+// EvasiveEvent, after SilentTimeout a SilentEvent (each once per quiet
+// spell), and after ExpiredTimeout it removes the peer with an ExitEvent.
+// A peer that leaves politely (port-0 beacon or GOODBYE) exits at once.
+//
+// # Lifecycle
+//
+// New validates the Config and does no I/O. Start binds the mailbox and the
+// beacon socket and starts the node's goroutines. Shutdown leaves politely
+// (port-0 beacon, GOODBYE to every peer) and Close stops at once; both end
+// with a StopEvent, wait for every goroutine the node started, and are
+// idempotent.
+//
+// # Events: order and ownership
+//
+// Events are read in order from one queue with Recv or Events. For each
+// peer: EnterEvent comes before any other event of that peer, its JoinEvents
+// for the groups in its HELLO follow immediately, its messages keep the
+// order in which the peer sent them, and ExitEvent is its last event.
+// StopEvent is the node's last event.
+//
+// Frames in WhisperEvent and ShoutEvent belong to the receiver; the library
+// never reuses them. Frames passed to Whisper and Shout belong to the
+// library once passed: do not modify them afterwards.
+//
+// # What blocks
+//
+// The node never blocks its protocol work on the application. When the
+// application reads events more slowly than peers send, the default is
+// backpressure: once EventQueueLen data events wait, the node stops reading
+// from peers, TCP pushes back, and the senders' Whisper and Shout wait for
+// room. With Config.DropWhenFull the node instead drops data events,
+// counts them (Stats.EventsDropped) and queues a DroppedEvent. Membership
+// events (ENTER, EXIT, JOIN, LEAVE, EVASIVE, SILENT, STOP) are never
+// dropped.
+//
+// Whisper and Shout wait only while a receiving peer's outbox is full,
+// until their context ends. Join, Leave and the queries (Peers, Peer,
+// PeersByGroup, OwnGroups, PeerGroups) round-trip to the node's goroutine
+// and take a context too. ID, Name, Endpoint and Stats never block.
+//
+// # Networks
+//
+// Config.Network chooses the network: nil is the operating system's; the
+// simnet package provides an in-memory network with latency, loss and
+// partitions for tests, which works inside testing/synctest bubbles.
+//
+// # Specifications
+//
+//   - 36/ZRE, with Zyre 2.x's ELECT, LEADER and GOODBYE commands
+//   - 43/ZRE (draft): beacons with a CURVE key
+//   - 37/ZMTP 3.1, accepting 23/ZMTP 3.0 peers
+//   - 25/ZMTP-CURVE, 26/CurveZMQ, 32/Z85 (planned)
+//   - czmq's ZGossip (planned)
+package zyre

@@ -1,0 +1,230 @@
+package zyre_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gozyre/zyre"
+)
+
+// Loopback tests: real UDP beacons to 127.255.255.255 and real TCP on
+// 127.0.0.1, with the interface pinned. Each test uses its own beacon port
+// so that tests running in parallel do not see each other.
+
+func loopbackPort() int { return 20000 + rand.IntN(20000) }
+
+func loopbackConfig(port int, name string) *zyre.Config {
+	return &zyre.Config{
+		Name:           name,
+		Interface:      "127.0.0.1",
+		BeaconPort:     port,
+		BeaconInterval: 100 * time.Millisecond,
+		EvasiveTimeout: 500 * time.Millisecond,
+		ExpiredTimeout: 3 * time.Second,
+		Headers:        map[string]string{"X-NAME": name},
+	}
+}
+
+func startLoopback(t *testing.T, n int, mutate func(i int, c *zyre.Config)) ([]*zyre.Node, []*recorder) {
+	t.Helper()
+	port := loopbackPort()
+	nodes := make([]*zyre.Node, n)
+	recs := make([]*recorder, n)
+	for i := range n {
+		cfg := loopbackConfig(port, fmt.Sprintf("n%d", i))
+		if mutate != nil {
+			mutate(i, cfg)
+		}
+		node, err := zyre.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		nodes[i] = node
+		recs[i] = record(node)
+		t.Cleanup(func() { node.Close(); recs[i].wg.Wait() })
+	}
+	return nodes, recs
+}
+
+func ids(nodes []*zyre.Node, except int) []zyre.PeerID {
+	var out []zyre.PeerID
+	for i, n := range nodes {
+		if i != except {
+			out = append(out, n.ID())
+		}
+	}
+	return out
+}
+
+func TestLoopbackThreeNodes(t *testing.T) {
+	nodes, recs := startLoopback(t, 3, nil)
+	ctx := t.Context()
+	for i, r := range recs {
+		r.wait(t, "ENTER of every other node", enteredAll(ids(nodes, i)))
+	}
+	// ENTER carries name, endpoint and headers.
+	for _, ev := range recs[0].events() {
+		if e, ok := ev.(zyre.EnterEvent); ok && e.Peer == nodes[1].ID() {
+			if e.Name != "n1" || e.Endpoint != nodes[1].Endpoint() || e.Headers["X-NAME"] != "n1" {
+				t.Errorf("ENTER of n1 = %+v", e)
+			}
+		}
+	}
+
+	// n0 and n1 join CHAT; n2 does not.
+	for _, n := range nodes[:2] {
+		if err := n.Join(ctx, "CHAT"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs[2].wait(t, "JOIN CHAT of n0 and n1", func(evs []zyre.Event) bool {
+		return count(evs, isJoin(nodes[0].ID(), "CHAT")) == 1 && count(evs, isJoin(nodes[1].ID(), "CHAT")) == 1
+	})
+	recs[0].wait(t, "JOIN CHAT of n1", has(isJoin(nodes[1].ID(), "CHAT")))
+	recs[1].wait(t, "JOIN CHAT of n0", has(isJoin(nodes[0].ID(), "CHAT")))
+
+	// A shout reaches exactly the group members, multi-frame intact.
+	big := bytes.Repeat([]byte{0xAB}, 100_000)
+	if err := nodes[2].Shout(ctx, "CHAT", []byte("hello chat"), []byte{}, big); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs[:2] {
+		r.wait(t, "SHOUT from n2", has(isShout("CHAT", "hello chat")))
+		for _, ev := range r.events() {
+			if e, ok := ev.(zyre.ShoutEvent); ok {
+				if e.Peer != nodes[2].ID() || len(e.Frames) != 3 || len(e.Frames[1]) != 0 || !bytes.Equal(e.Frames[2], big) {
+					t.Errorf("shout arrived as %d frames from %s", len(e.Frames), e.Peer)
+				}
+			}
+		}
+	}
+	// A whisper reaches exactly one peer.
+	if err := nodes[0].Whisper(ctx, nodes[1].ID(), []byte("psst"), []byte("two")); err != nil {
+		t.Fatal(err)
+	}
+	recs[1].wait(t, "WHISPER from n0", has(isWhisper("psst")))
+	if err := nodes[1].Leave(ctx, "CHAT"); err != nil {
+		t.Fatal(err)
+	}
+	recs[0].wait(t, "LEAVE CHAT of n1", has(isLeave(nodes[1].ID(), "CHAT")))
+	// Shutdown and check the whisper and shout went nowhere else.
+	for _, n := range nodes {
+		if err := n.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, r := range recs {
+		r.wg.Wait()
+		evs := r.events()
+		if i != 1 && count(evs, isWhisper("psst")) != 0 {
+			t.Errorf("n%d got a whisper meant for n1", i)
+		}
+		if i == 2 && count(evs, isShout("CHAT", "hello chat")) != 0 {
+			t.Errorf("n2 got its own shout")
+		}
+		if i < 2 && count(evs, isShout("CHAT", "hello chat")) != 1 {
+			t.Errorf("n%d got the shout %d times", i, count(evs, isShout("CHAT", "hello chat")))
+		}
+		if _, ok := evs[len(evs)-1].(zyre.StopEvent); !ok {
+			t.Errorf("n%d: last event %T, want StopEvent", i, evs[len(evs)-1])
+		}
+	}
+}
+
+func TestLoopbackTenNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("10 nodes on loopback")
+	}
+	nodes, recs := startLoopback(t, 10, func(i int, c *zyre.Config) { c.Groups = []string{"ALL"} })
+	for i, r := range recs {
+		r.wait(t, "ENTER of all 9 others", enteredAll(ids(nodes, i)))
+	}
+	// Groups from HELLO arrive as JOINs right after ENTER.
+	for i, r := range recs {
+		for _, id := range ids(nodes, i) {
+			r.wait(t, "JOIN ALL", has(isJoin(id, "ALL")))
+		}
+	}
+	ctx := t.Context()
+	if err := nodes[3].Shout(ctx, "ALL", []byte("to all")); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if i != 3 {
+			r.wait(t, "SHOUT", has(isShout("ALL", "to all")))
+		}
+	}
+	peers, err := nodes[0].Peers(ctx)
+	if err != nil || len(peers) != 9 {
+		t.Fatalf("Peers = %d peers, %v", len(peers), err)
+	}
+	members, err := nodes[0].PeersByGroup(ctx, "ALL")
+	if err != nil || len(members) != 9 {
+		t.Fatalf("PeersByGroup = %d, %v", len(members), err)
+	}
+	// Shutdown of one gives EXIT at once on the others (port-0 beacon, GOODBYE).
+	if err := nodes[9].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs[:9] {
+		r.wait(t, "EXIT of n9", has(isExit(nodes[9].ID())))
+	}
+}
+
+func TestLoopbackKilledNodeEvasiveThenExit(t *testing.T) {
+	nodes, recs := startLoopback(t, 2, nil)
+	recs[0].wait(t, "ENTER", enteredAll(ids(nodes, 0)))
+	recs[1].wait(t, "ENTER", enteredAll(ids(nodes, 1)))
+	victim := nodes[1].ID()
+	nodes[1].Close() // no goodbye: the other must notice by itself
+	recs[0].wait(t, "EVASIVE then EXIT of the killed node", func(evs []zyre.Event) bool {
+		ev := slices.IndexFunc(evs, isEvasive(victim))
+		ex := slices.IndexFunc(evs, isExit(victim))
+		return ev >= 0 && ex > ev
+	})
+	st := nodes[0].Stats()
+	if st.PeersExpired != 1 {
+		t.Errorf("PeersExpired = %d, want 1", st.PeersExpired)
+	}
+}
+
+func TestLoopbackErrors(t *testing.T) {
+	ctx := context.Background()
+	n, err := zyre.New(loopbackConfig(loopbackPort(), "e"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Join(ctx, "X"); err != zyre.ErrNotStarted {
+		t.Errorf("Join before Start: %v", err)
+	}
+	if err := n.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Join(ctx, ""); err != zyre.ErrInvalidGroup {
+		t.Errorf("empty group: %v", err)
+	}
+	if err := n.Join(ctx, string(make([]byte, 256))); err != zyre.ErrInvalidGroup {
+		t.Errorf("long group: %v", err)
+	}
+	if err := n.Whisper(ctx, zyre.PeerID{1}, []byte("x")); err != zyre.ErrUnknownPeer {
+		t.Errorf("whisper to unknown: %v", err)
+	}
+	if _, err := n.Peer(ctx, zyre.PeerID{1}); err != zyre.ErrUnknownPeer {
+		t.Errorf("Peer unknown: %v", err)
+	}
+	n.Close()
+	if err := n.Join(ctx, "X"); err != zyre.ErrClosed {
+		t.Errorf("Join after Close: %v", err)
+	}
+	if err := n.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}

@@ -1,0 +1,165 @@
+package zyre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Network is what a Node needs from the network: UDP-like datagrams for
+// beacons and TCP-like streams for the ZMTP mailbox and peer connections.
+// It uses standard library types only, so implementations (such as the
+// in-memory simnet) need not import this package. Nil in Config means the
+// operating system's network.
+type Network interface {
+	// ListenPacket opens a broadcast-capable datagram socket at laddr.
+	// Several sockets may share one port (SO_REUSEPORT semantics).
+	ListenPacket(ctx context.Context, laddr netip.AddrPort) (net.PacketConn, error)
+	// Listen opens a stream listener at laddr (port 0: any free port).
+	Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener, error)
+	// Dial opens a stream to raddr.
+	Dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, error)
+}
+
+// osNetwork is the operating system's network.
+type osNetwork struct{}
+
+func (osNetwork) ListenPacket(ctx context.Context, laddr netip.AddrPort) (net.PacketConn, error) {
+	lc := net.ListenConfig{Control: packetSockopts}
+	network := "udp4"
+	if laddr.Addr().Is6() && !laddr.Addr().Is4In6() {
+		network = "udp6"
+	}
+	return lc.ListenPacket(ctx, network, laddr.String())
+}
+
+func (osNetwork) Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener, error) {
+	var lc net.ListenConfig
+	return lc.Listen(ctx, "tcp", laddr.String())
+}
+
+func (osNetwork) Dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", raddr.String())
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return c, nil
+}
+
+// iface is a resolved interface: where beacons go and where the mailbox binds.
+type iface struct {
+	Name      string
+	Addr      netip.Addr // our address: beacons leave from it, the mailbox binds to it
+	Broadcast netip.Addr // beacon destination (IPv4 broadcast or IPv6 multicast)
+}
+
+var errNoInterface = errors.New("no usable network interface")
+
+// resolveInterface turns Config.Interface into addresses. With a custom
+// Network the spec must be an address, and beacons go to the limited
+// broadcast address (or ff02::1).
+func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
+	if custom || spec != "" {
+		if a, err := netip.ParseAddr(spec); err == nil && custom {
+			a = a.Unmap()
+			if a.Is6() {
+				return iface{Name: spec, Addr: a, Broadcast: netip.MustParseAddr("ff02::1")}, nil
+			}
+			return iface{Name: spec, Addr: a, Broadcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}, nil
+		} else if custom {
+			return iface{}, fmt.Errorf("interface %q: with a custom Network, Interface must be an IP address", spec)
+		}
+	}
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return iface{}, err
+	}
+	specAddr, specIsAddr := netip.Addr{}, false
+	if a, err := netip.ParseAddr(spec); err == nil {
+		specAddr, specIsAddr = a.Unmap(), true
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		if spec == "" && (ifc.Flags&net.FlagLoopback != 0 || ifc.Flags&net.FlagBroadcast == 0) {
+			continue
+		}
+		if spec != "" && !specIsAddr && ifc.Name != spec {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok {
+				continue
+			}
+			pfx, ok := netip.AddrFromSlice(ipn.IP)
+			if !ok {
+				continue
+			}
+			pfx = pfx.Unmap()
+			if specIsAddr && pfx != specAddr {
+				continue
+			}
+			if ipv6 {
+				if !pfx.Is6() {
+					continue
+				}
+				return iface{Name: ifc.Name, Addr: pfx, Broadcast: netip.MustParseAddr("ff02::1").WithZone(ifc.Name)}, nil
+			}
+			if !pfx.Is4() {
+				continue
+			}
+			ones, _ := ipn.Mask.Size()
+			return iface{Name: ifc.Name, Addr: pfx, Broadcast: directedBroadcast(pfx, ones)}, nil
+		}
+	}
+	if spec == "" {
+		return iface{}, errNoInterface
+	}
+	return iface{}, fmt.Errorf("interface %q not found or has no usable address", spec)
+}
+
+func directedBroadcast(a netip.Addr, ones int) netip.Addr {
+	b := a.As4()
+	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	if ones < 32 {
+		v |= (1 << (32 - ones)) - 1
+	}
+	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+}
+
+// parseEndpoint parses "tcp://ADDR:PORT" (ADDR an IP literal, IPv6 in brackets).
+func parseEndpoint(ep string) (netip.AddrPort, error) {
+	rest, ok := strings.CutPrefix(ep, "tcp://")
+	if !ok {
+		return netip.AddrPort{}, fmt.Errorf("endpoint %q: want tcp://ADDR:PORT", ep)
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("endpoint %q: %w", ep, err)
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("endpoint %q: address must be an IP literal", ep)
+	}
+	p, err := strconv.ParseUint(port, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, fmt.Errorf("endpoint %q: bad port", ep)
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(p)), nil
+}
+
+func formatEndpoint(ap netip.AddrPort) string { return "tcp://" + ap.String() }

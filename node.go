@@ -1,0 +1,443 @@
+package zyre
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gozyre/zyre/internal/beacon"
+	"github.com/gozyre/zyre/internal/engine"
+	"github.com/gozyre/zyre/internal/zre"
+)
+
+// Node is one ZRE node. Create it with New, start it with Start, and end it
+// with Shutdown (polite) or Close (immediate). All methods are safe for
+// concurrent use.
+type Node struct {
+	cfg  Config
+	id   PeerID
+	name string
+	log  *slog.Logger
+
+	events *eventQueue
+	cmds   chan command
+	stats  counters
+
+	mu       sync.Mutex // guards state transitions only (New -> started -> closed)
+	started  bool
+	closed   bool
+	endpoint atomic.Value // string, set by Start
+
+	quit    chan struct{} // closed by Close: the actor stops at once
+	polite  chan struct{} // closed by Shutdown: the actor leaves politely
+	done    chan struct{} // closed when the actor has stopped everything
+	closeMu sync.Once
+}
+
+// command runs on the actor goroutine.
+type command func(a *actor)
+
+// New validates cfg and returns a node that has not touched the network
+// yet. A nil cfg means all defaults. The node's ID is random.
+func New(cfg *Config) (*Node, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, err
+	}
+	var id PeerID
+	if _, err := rand.Read(id[:]); err != nil {
+		return nil, fmt.Errorf("zyre: node id: %w", err)
+	}
+	name := c.Name
+	if name == "" {
+		name = id.Short()
+	}
+	n := &Node{
+		cfg:    c,
+		id:     id,
+		name:   name,
+		log:    c.Logger.With("node", name, "id", id.Short()),
+		events: newEventQueue(c.EventQueueLen),
+		cmds:   make(chan command, 64),
+		quit:   make(chan struct{}),
+		polite: make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	n.endpoint.Store("")
+	return n, nil
+}
+
+// ID returns the node's UUID.
+func (n *Node) ID() PeerID { return n.id }
+
+// Name returns the node's name (Config.Name or the ID's first 6 hex digits).
+func (n *Node) Name() string { return n.name }
+
+// Endpoint returns the node's mailbox, e.g. "tcp://127.0.0.1:49152", once
+// Start has returned; "" before.
+func (n *Node) Endpoint() string { return n.endpoint.Load().(string) }
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats { return n.stats.snapshot() }
+
+// Start binds the mailbox, opens the beacon socket and starts the node's
+// goroutines. ctx bounds the start-up only. A node starts once.
+func (n *Node) Start(ctx context.Context) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if n.started {
+		return ErrStarted
+	}
+	a, err := newActor(ctx, n)
+	if err != nil {
+		return err
+	}
+	n.started = true
+	n.endpoint.Store(a.endpoint)
+	go a.run()
+	return nil
+}
+
+// Shutdown leaves politely: a port-0 beacon and GOODBYE to every peer, so
+// they see an ExitEvent at once; then it closes every connection and
+// queues the StopEvent. It waits until done or ctx ends (then it closes
+// at once). Events already queued can still be read after it returns.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.mu.Lock()
+	started, closed := n.started, n.closed
+	n.closed = true
+	n.mu.Unlock()
+	if !started {
+		if !closed {
+			n.events.push(StopEvent{}, true)
+		}
+		return nil
+	}
+	n.closeMu.Do(func() { close(n.polite) })
+	select {
+	case <-n.done:
+		return nil
+	case <-ctx.Done():
+		n.Close()
+		return ctx.Err()
+	}
+}
+
+// Close stops the node at once, without telling peers (they will see it
+// expire). It is idempotent and safe in defer; it waits for every
+// goroutine of the node to end.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	started, closed := n.started, n.closed
+	n.closed = true
+	n.mu.Unlock()
+	if !started {
+		if !closed {
+			n.events.push(StopEvent{}, true)
+		}
+		return nil
+	}
+	select {
+	case <-n.quit:
+	default:
+		close(n.quit)
+	}
+	<-n.done
+	return nil
+}
+
+// do runs f on the actor and waits for it.
+func (n *Node) do(ctx context.Context, f func(a *actor) error) error {
+	n.mu.Lock()
+	started, closed := n.started, n.closed
+	n.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	if !started {
+		return ErrNotStarted
+	}
+	res := make(chan error, 1)
+	select {
+	case n.cmds <- func(a *actor) { res <- f(a) }:
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-res:
+		return err
+	case <-n.done:
+		select {
+		case err := <-res:
+			return err
+		default:
+		}
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Join joins a group: peers get a JOIN and send us the group's shouts.
+func (n *Node) Join(ctx context.Context, group string) error {
+	if err := checkGroup(group); err != nil {
+		return err
+	}
+	return n.do(ctx, func(a *actor) error { a.step(engine.JoinGroup{Group: group}); return nil })
+}
+
+// Leave leaves a group.
+func (n *Node) Leave(ctx context.Context, group string) error {
+	if err := checkGroup(group); err != nil {
+		return err
+	}
+	return n.do(ctx, func(a *actor) error { a.step(engine.LeaveGroup{Group: group}); return nil })
+}
+
+// Whisper sends frames to one peer. It returns ErrUnknownPeer if the peer
+// is not known (or not ready yet). When the peer's outbox is full it waits
+// for room until ctx ends. The frames must not be modified afterwards.
+func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
+	if len(frames) == 0 {
+		frames = [][]byte{{}}
+	}
+	for {
+		var wait <-chan struct{}
+		err := n.do(ctx, func(a *actor) error {
+			p, ok := a.eng.Peer(zre.UUID(to))
+			if !ok || !p.Ready {
+				return ErrUnknownPeer
+			}
+			if w := a.full(zre.UUID(to)); w != nil {
+				wait = w
+				return nil
+			}
+			a.step(engine.SendWhisper{To: zre.UUID(to), Content: frames})
+			return nil
+		})
+		if err != nil || wait == nil {
+			return err
+		}
+		if err := n.waitRoom(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+// Shout sends frames to every peer in group. When a member's outbox is
+// full it waits for room until ctx ends. The frames must not be modified
+// afterwards.
+func (n *Node) Shout(ctx context.Context, group string, frames ...[]byte) error {
+	if err := checkGroup(group); err != nil {
+		return err
+	}
+	if len(frames) == 0 {
+		frames = [][]byte{{}}
+	}
+	for {
+		var wait <-chan struct{}
+		err := n.do(ctx, func(a *actor) error {
+			for _, id := range a.eng.PeersByGroup(group) {
+				if w := a.full(id); w != nil {
+					wait = w
+					return nil
+				}
+			}
+			a.step(engine.SendShout{Group: group, Content: frames})
+			return nil
+		})
+		if err != nil || wait == nil {
+			return err
+		}
+		if err := n.waitRoom(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func (n *Node) waitRoom(ctx context.Context, wait <-chan struct{}) error {
+	select {
+	case <-wait:
+		return nil
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Recv returns the next event, in order. After the StopEvent has been
+// returned it returns ErrClosed. It returns ctx.Err() if ctx ends first.
+func (n *Node) Recv(ctx context.Context) (Event, error) { return n.events.pop(ctx) }
+
+// Events returns an iterator over the node's events, in order. It ends
+// after the StopEvent or when ctx ends.
+func (n *Node) Events(ctx context.Context) iter.Seq[Event] {
+	return func(yield func(Event) bool) {
+		for {
+			ev, err := n.events.pop(ctx)
+			if err != nil || !yield(ev) {
+				return
+			}
+		}
+	}
+}
+
+// Peers returns a snapshot of the peers that said HELLO, sorted by ID.
+func (n *Node) Peers(ctx context.Context) ([]PeerInfo, error) {
+	var out []PeerInfo
+	err := n.do(ctx, func(a *actor) error {
+		for _, p := range a.eng.Peers() {
+			if p.Ready {
+				out = append(out, peerInfo(p))
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Peer returns what the node knows of one peer, or ErrUnknownPeer.
+func (n *Node) Peer(ctx context.Context, id PeerID) (PeerInfo, error) {
+	var out PeerInfo
+	err := n.do(ctx, func(a *actor) error {
+		p, ok := a.eng.Peer(zre.UUID(id))
+		if !ok || !p.Ready {
+			return ErrUnknownPeer
+		}
+		out = peerInfo(p)
+		return nil
+	})
+	return out, err
+}
+
+// PeersByGroup returns the IDs of the peers in group, sorted.
+func (n *Node) PeersByGroup(ctx context.Context, group string) ([]PeerID, error) {
+	var out []PeerID
+	err := n.do(ctx, func(a *actor) error {
+		for _, id := range a.eng.PeersByGroup(group) {
+			out = append(out, PeerID(id))
+		}
+		return nil
+	})
+	return out, err
+}
+
+// OwnGroups returns the groups this node is in, sorted.
+func (n *Node) OwnGroups(ctx context.Context) ([]string, error) {
+	var out []string
+	err := n.do(ctx, func(a *actor) error { out = a.eng.OwnGroups(); return nil })
+	return out, err
+}
+
+// PeerGroups returns the groups that known peers are in, sorted.
+func (n *Node) PeerGroups(ctx context.Context) ([]string, error) {
+	var out []string
+	err := n.do(ctx, func(a *actor) error { out = a.eng.PeerGroups(); return nil })
+	return out, err
+}
+
+func peerInfo(p engine.PeerInfo) PeerInfo {
+	return PeerInfo{ID: PeerID(p.ID), Name: p.Name, Endpoint: p.Endpoint, Headers: headerMap(p.Headers), Groups: slices.Clone(p.Groups)}
+}
+
+func headerMap(hs []zre.Header) map[string]string {
+	m := make(map[string]string, len(hs))
+	for _, h := range hs {
+		m[h.Key] = h.Value
+	}
+	return m
+}
+
+func headerList(m map[string]string) []zre.Header {
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]zre.Header, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, zre.Header{Key: k, Value: m[k]})
+	}
+	return out
+}
+
+// ---- beacons ----
+
+// beaconLoop reads the beacon socket and hands parsed beacons to the actor.
+func (a *actor) beaconLoop(pc net.PacketConn) {
+	buf := make([]byte, 512)
+	for {
+		nr, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				select {
+				case <-a.stopping:
+				default:
+					a.log.Warn("beacon socket failed", "err", err)
+				}
+			}
+			return
+		}
+		b, err := beacon.Parse(buf[:nr])
+		if err != nil {
+			a.n.stats.beaconsBad.Add(1)
+			a.badBeacons.note(a.log, "malformed beacon", "from", from.String(), "err", err)
+			continue
+		}
+		a.n.stats.beaconsReceived.Add(1)
+		src := addrOf(from)
+		select {
+		case a.beaconC <- engine.BeaconIn{From: src, Beacon: b}:
+		case <-a.stopping:
+			return
+		}
+	}
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	ap, err := netip.ParseAddrPort(a.String())
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr().Unmap()
+}
+
+// rateLog logs at most one Warn per interval for a kind of bad input and
+// counts the rest into the next one.
+type rateLog struct {
+	last       time.Time
+	suppressed int
+}
+
+func (r *rateLog) note(log *slog.Logger, msg string, args ...any) {
+	now := time.Now()
+	if now.Sub(r.last) < 10*time.Second {
+		r.suppressed++
+		return
+	}
+	if r.suppressed > 0 {
+		args = append(args, "suppressed", r.suppressed)
+	}
+	r.last, r.suppressed = now, 0
+	log.Warn(msg, args...)
+}

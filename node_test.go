@@ -1,0 +1,171 @@
+package zyre_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gozyre/zyre"
+	"github.com/gozyre/zyre/simnet"
+)
+
+// Node tests on the in-memory network inside synctest bubbles: real actor,
+// real ZMTP, fake clock. C Zyre's default timers (5 s evasive, 30 s
+// expired) run in milliseconds, and synctest's exit check proves that no
+// goroutine is left behind.
+
+var _ zyre.Network = (*simnet.Host)(nil)
+
+type simCluster struct {
+	net   *simnet.Net
+	nodes []*zyre.Node
+	recs  []*recorder
+}
+
+func hostAddr(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(1 + i%250)})
+}
+
+// startSim starts n nodes with C Zyre's default timers on a fresh simnet.
+func startSim(t *testing.T, n int, mutate func(i int, c *zyre.Config)) *simCluster {
+	t.Helper()
+	c := &simCluster{net: simnet.New(1)}
+	for i := range n {
+		addr := hostAddr(i)
+		cfg := &zyre.Config{
+			Name:      fmt.Sprintf("s%d", i),
+			Network:   c.net.Host(addr),
+			Interface: addr.String(),
+		}
+		if mutate != nil {
+			mutate(i, cfg)
+		}
+		node, err := zyre.New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := node.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		c.nodes = append(c.nodes, node)
+		c.recs = append(c.recs, record(node))
+	}
+	return c
+}
+
+func (c *simCluster) close() {
+	for i, n := range c.nodes {
+		n.Close()
+		c.recs[i].wg.Wait()
+	}
+	c.net.Close()
+}
+
+// settle waits for d of fake time, letting every goroutine run.
+func settle(d time.Duration) {
+	time.Sleep(d)
+	synctest.Wait()
+}
+
+func TestSimConvergeShoutWhisper(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startSim(t, 5, nil)
+		defer c.close()
+		settle(3 * time.Second)
+		for i, r := range c.recs {
+			if !enteredAll(ids(c.nodes, i))(r.events()) {
+				t.Fatalf("node %d did not see everyone: %s", i, describe(r.events()))
+			}
+		}
+		ctx := context.Background()
+		for _, n := range c.nodes[:3] {
+			if err := n.Join(ctx, "G"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settle(time.Second)
+		if err := c.nodes[4].Shout(ctx, "G", []byte("hi G"), []byte("frame 2")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.nodes[0].Whisper(ctx, c.nodes[3].ID(), []byte("just you")); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Second)
+		for i, r := range c.recs {
+			evs := r.events()
+			wantShout := 0
+			if i < 3 {
+				wantShout = 1
+			}
+			if got := count(evs, isShout("G", "hi G")); got != wantShout {
+				t.Errorf("node %d: %d shouts, want %d", i, got, wantShout)
+			}
+			wantWhisper := 0
+			if i == 3 {
+				wantWhisper = 1
+			}
+			if got := count(evs, isWhisper("just you")); got != wantWhisper {
+				t.Errorf("node %d: %d whispers, want %d", i, got, wantWhisper)
+			}
+		}
+	})
+}
+
+func TestSimEvasiveSilentExit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startSim(t, 3, nil)
+		defer c.close()
+		settle(3 * time.Second)
+		victim := c.nodes[2]
+		// Cut the victim off: every one of its packets and stream bytes is lost.
+		c.net.Partition([]netip.Addr{hostAddr(2)})
+		start := time.Now()
+		settle(40 * time.Second)
+		for _, r := range c.recs[:2] {
+			evs := r.events()
+			ev := slices.IndexFunc(evs, isEvasive(victim.ID()))
+			si := slices.IndexFunc(evs, func(e zyre.Event) bool { s, ok := e.(zyre.SilentEvent); return ok && s.Peer == victim.ID() })
+			ex := slices.IndexFunc(evs, isExit(victim.ID()))
+			if ev < 0 || si < ev || ex < si {
+				t.Fatalf("want EVASIVE, SILENT, EXIT in order: %s", describe(evs))
+			}
+			if n := count(evs, isEvasive(victim.ID())); n != 1 {
+				t.Errorf("EVASIVE emitted %d times, want once", n)
+			}
+		}
+		_ = start
+		// Heal: the victim comes back.
+		c.net.Heal()
+		settle(5 * time.Second)
+		for _, r := range c.recs[:2] {
+			if n := count(r.events(), isEnter(victim.ID())); n != 2 {
+				t.Errorf("ENTER of the victim seen %d times after heal, want 2", n)
+			}
+		}
+	})
+}
+
+func TestSimShutdownGivesExitAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := startSim(t, 3, nil)
+		defer c.close()
+		settle(3 * time.Second)
+		if err := c.nodes[0].Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		settle(100 * time.Millisecond) // far less than any timer
+		for _, r := range c.recs[1:] {
+			if !has(isExit(c.nodes[0].ID()))(r.events()) {
+				t.Fatalf("no EXIT right after Shutdown: %s", describe(r.events()))
+			}
+		}
+		evs := c.recs[0].events()
+		if _, ok := evs[len(evs)-1].(zyre.StopEvent); !ok {
+			t.Errorf("last event of the stopped node is %T", evs[len(evs)-1])
+		}
+	})
+}

@@ -1,0 +1,271 @@
+package zyre
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/gozyre/zyre/internal/zmtp"
+	"github.com/gozyre/zyre/internal/zre"
+)
+
+// controlSlack is room kept in every outbox beyond OutboxLen for the
+// node's own small messages (PING-OK, JOIN, LEAVE, GOODBYE), so that a
+// backlog of application data never crowds them out.
+const controlSlack = 256
+
+// outbox is our DEALER towards one peer: a bounded queue of encoded
+// messages and one writer goroutine that connects (and reconnects, as a
+// ZMTP DEALER does), then drains the queue into the connection's buffered
+// writer and flushes when the queue is empty, so a burst costs one syscall.
+// The actor is the only producer; the actor's wait group owns the writer.
+type outbox struct {
+	peer  zre.UUID
+	addr  netip.AddrPort
+	nw    Network
+	zcfg  zmtp.Config
+	log   *slog.Logger
+	limit int // hard bound: OutboxLen + controlSlack
+
+	mu       sync.Mutex
+	q        [][][]byte
+	spare    [][][]byte
+	closed   bool // stop now, drop what is queued
+	flushing bool // stop once the queue is empty (or the flush deadline passes)
+	room     chan struct{}
+	roomAt   int // close room when the queue is shorter than this
+	sig      chan struct{}
+	conn     *zmtp.Conn
+	cancel   context.CancelFunc
+	ctx      context.Context
+	finished chan struct{}
+}
+
+// flushTimeout bounds how long a closing outbox keeps trying to deliver
+// what is queued (GOODBYE on Shutdown, for example).
+const flushTimeout = 2 * time.Second
+
+func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort) *outbox {
+	id := make([]byte, 17)
+	id[0] = 1
+	copy(id[1:], a.n.id[:])
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &outbox{
+		peer:  peer,
+		addr:  addr,
+		nw:    a.n.cfg.Network,
+		limit: a.n.cfg.OutboxLen + controlSlack,
+		zcfg: zmtp.Config{
+			SocketType:     zmtp.SocketDealer,
+			Identity:       id,
+			MaxMessageSize: a.n.cfg.MaxMessageSize,
+			Logger:         a.log,
+		},
+		log:      a.log.With("peer", peer.String()),
+		sig:      make(chan struct{}, 1),
+		ctx:      ctx,
+		cancel:   cancel,
+		finished: make(chan struct{}),
+	}
+	a.wg.Go(o.run)
+	return o
+}
+
+// closedOutbox is an outbox that refuses everything (for an unusable endpoint).
+func closedOutbox() *outbox {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	f := make(chan struct{})
+	close(f)
+	return &outbox{closed: true, ctx: ctx, cancel: cancel, finished: f, sig: make(chan struct{}, 1)}
+}
+
+// trySend queues one message; false when the outbox is full.
+func (o *outbox) trySend(frames [][]byte) bool {
+	o.mu.Lock()
+	if o.closed || o.flushing || len(o.q) >= o.limit {
+		o.mu.Unlock()
+		return false
+	}
+	o.q = append(o.q, frames)
+	o.mu.Unlock()
+	select {
+	case o.sig <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// fullWait returns nil when fewer than limit messages are queued, else a
+// channel closed once the queue has drained below limit.
+func (o *outbox) fullWait(limit int) <-chan struct{} {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if len(o.q) < limit || o.closed {
+		return nil
+	}
+	if o.room == nil {
+		o.room = make(chan struct{})
+	}
+	o.roomAt = limit
+	return o.room
+}
+
+// close stops the outbox at once; queued messages are dropped.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.releaseRoom()
+	o.mu.Unlock()
+	o.cancel()
+	select {
+	case o.sig <- struct{}{}:
+	default:
+	}
+}
+
+// closeFlush stops the outbox once what is queued has been written, or
+// after flushTimeout.
+func (o *outbox) closeFlush() {
+	o.mu.Lock()
+	o.flushing = true
+	o.mu.Unlock()
+	time.AfterFunc(flushTimeout, o.close)
+	select {
+	case o.sig <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) releaseRoom() {
+	if o.room != nil {
+		close(o.room)
+		o.room = nil
+	}
+}
+
+// take swaps out everything queued. done reports that the writer should stop.
+func (o *outbox) take() (batch [][][]byte, done bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return nil, true
+	}
+	batch = o.q
+	o.q = o.spare[:0]
+	o.spare = nil
+	if o.room != nil && len(o.q) < o.roomAt {
+		o.releaseRoom()
+	}
+	return batch, len(batch) == 0 && o.flushing
+}
+
+func (o *outbox) recycle(batch [][][]byte) {
+	clear(batch)
+	o.mu.Lock()
+	if o.spare == nil {
+		o.spare = batch[:0]
+	}
+	o.mu.Unlock()
+}
+
+func (o *outbox) run() {
+	defer close(o.finished)
+	defer o.cancel()
+	backoff := 50 * time.Millisecond
+	var conn *zmtp.Conn
+	var readers sync.WaitGroup
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+		readers.Wait()
+	}()
+	for {
+		if conn == nil {
+			c, err := o.connect(&readers)
+			if err != nil {
+				if o.ctx.Err() != nil {
+					return
+				}
+				o.log.Debug("connect to peer failed; will retry", "endpoint", o.addr.String(), "err", err, "retry", backoff)
+				select {
+				case <-time.After(backoff):
+				case <-o.ctx.Done():
+					return
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			conn, backoff = c, 50*time.Millisecond
+		}
+		batch, done := o.take()
+		if done {
+			return
+		}
+		if len(batch) == 0 {
+			select {
+			case <-o.sig:
+			case <-o.ctx.Done():
+				return
+			}
+			continue
+		}
+		var err error
+		for _, m := range batch {
+			if err = conn.Send(m); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = conn.Flush()
+		}
+		o.recycle(batch)
+		if err != nil {
+			if o.ctx.Err() != nil {
+				return
+			}
+			// Like a ZMTP DEALER, reconnect and carry on; the peer's
+			// liveness timers decide whether it is gone. Messages of this
+			// batch may be lost: the peer then sees a sequence gap and
+			// resynchronises as RFC 36 says (drop, then a fresh HELLO).
+			o.log.Info("connection to peer lost; reconnecting", "err", err)
+			conn.Close()
+			conn = nil
+		}
+	}
+}
+
+func (o *outbox) connect(readers *sync.WaitGroup) (*zmtp.Conn, error) {
+	ctx, cancel := context.WithTimeout(o.ctx, 5*time.Second)
+	defer cancel()
+	nc, err := o.nw.Dial(ctx, o.addr)
+	if err != nil {
+		return nil, err
+	}
+	c, err := zmtp.Handshake(ctx, nc, o.zcfg)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	o.mu.Lock()
+	closed := o.closed
+	o.mu.Unlock()
+	if closed {
+		c.Close()
+		return nil, errors.New("outbox closed")
+	}
+	// Read the peer's side so that ZMTP commands (PING, ERROR) are handled
+	// and a closed connection is noticed even when we have nothing to send.
+	readers.Go(func() {
+		for {
+			if _, err := c.Recv(); err != nil {
+				return
+			}
+		}
+	})
+	return c, nil
+}

@@ -1,0 +1,54 @@
+package zyre
+
+import "sync/atomic"
+
+// Stats are a node's monotonic counters, read without stopping the node.
+type Stats struct {
+	BeaconsSent         uint64 // beacons broadcast
+	BeaconsReceived     uint64 // well-formed beacons received (including our own echo)
+	BeaconsBad          uint64 // malformed datagrams on the beacon port
+	BeaconsIgnored      uint64 // own beacons, other versions, port 0 of unknown peers
+	MessagesSent        uint64 // ZRE messages queued to peers
+	MessagesReceived    uint64 // ZRE messages received on the mailbox
+	MessagesBad         uint64 // received frames that did not parse as ZRE
+	MessagesUnknownPeer uint64 // messages from peers that had not said HELLO
+	BadIdentities       uint64 // mailbox messages whose routing id is not 0x01+UUID
+	SequenceGaps        uint64 // peers dropped for a sequence gap (RFC 36)
+	StatusMismatches    uint64 // JOIN/LEAVE group status mismatches, resynchronised
+	PeersExpired        uint64 // peers removed by the expiry timer
+	PeersUnresponsive   uint64 // peers removed because their outbox stayed full
+	OutboxFull          uint64 // messages not queued because a peer's outbox was full
+	EventsDropped       uint64 // data events discarded under DropWhenFull
+	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
+}
+
+// counters is the atomic form of Stats; the actor writes, Stats reads.
+type counters struct {
+	beaconsSent, beaconsReceived, beaconsBad                   atomic.Uint64
+	messagesSent, messagesReceived, messagesBad, badIdentities atomic.Uint64
+	outboxFull, eventsDropped, handshakesFailed                atomic.Uint64
+	// engine counters, copied after each step that changed them
+	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
+	peersExpired, peersUnresponsive                             atomic.Uint64
+}
+
+func (c *counters) snapshot() Stats {
+	return Stats{
+		BeaconsSent:         c.beaconsSent.Load(),
+		BeaconsReceived:     c.beaconsReceived.Load(),
+		BeaconsBad:          c.beaconsBad.Load(),
+		BeaconsIgnored:      c.beaconsIgnored.Load(),
+		MessagesSent:        c.messagesSent.Load(),
+		MessagesReceived:    c.messagesReceived.Load(),
+		MessagesBad:         c.messagesBad.Load(),
+		MessagesUnknownPeer: c.unknownPeer.Load(),
+		BadIdentities:       c.badIdentities.Load(),
+		SequenceGaps:        c.sequenceGaps.Load(),
+		StatusMismatches:    c.statusMismatches.Load(),
+		PeersExpired:        c.peersExpired.Load(),
+		PeersUnresponsive:   c.peersUnresponsive.Load(),
+		OutboxFull:          c.outboxFull.Load(),
+		EventsDropped:       c.eventsDropped.Load(),
+		HandshakesFailed:    c.handshakesFailed.Load(),
+	}
+}
