@@ -33,9 +33,9 @@ type Config struct {
 	PublicKey     [32]byte // CURVE public key for v3 beacons
 
 	BeaconInterval time.Duration // 0: the engine emits no SendBeacon outputs
-	EvasiveTimeout time.Duration // silence after which a peer gets PING and EVASIVE (C: 5 s)
+	EvasiveTimeout time.Duration // silence after which a peer gets PING and EVASIVE (C: 5 s; 0: 5 s)
 	SilentTimeout  time.Duration // silence after which SILENT is emitted once (0: EvasiveTimeout + 1 s)
-	ExpiredTimeout time.Duration // silence after which the peer is removed with EXIT (C: 30 s)
+	ExpiredTimeout time.Duration // silence after which the peer is removed with EXIT (C: 30 s; 0: 30 s)
 
 	Logger *slog.Logger // nil: discard
 }
