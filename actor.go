@@ -201,6 +201,17 @@ func (a *actor) run() {
 			a.step(engine.Tick{})
 		case c := <-n.cmds:
 			c(a)
+			// Take a burst of queued commands in one go (bounded, so timers
+			// and peers are not starved).
+			for range 255 {
+				select {
+				case c := <-n.cmds:
+					c(a)
+					continue
+				default:
+				}
+				break
+			}
 		case b := <-a.beaconC:
 			a.step(b)
 		case m := <-inbound:
@@ -271,6 +282,7 @@ func (a *actor) perform(o engine.Output) {
 	case engine.Disconnect:
 		if l := a.links[o.Peer]; l != nil {
 			delete(a.links, o.Peer)
+			a.n.ready.CompareAndDelete(PeerID(o.Peer), l.out)
 			l.out.closeFlush()
 		}
 	case engine.Send:
@@ -295,6 +307,7 @@ func (a *actor) sendBeacon(port uint16) {
 
 func (a *actor) connect(peer zre.UUID, endpoint string) {
 	if old := a.links[peer]; old != nil {
+		a.n.ready.CompareAndDelete(PeerID(peer), old.out)
 		old.out.close()
 	}
 	ap, err := parseEndpoint(endpoint)
@@ -354,8 +367,12 @@ func (a *actor) emit(ev engine.Event) {
 	var out Event
 	switch ev.Type {
 	case engine.EventEnter:
+		if l := a.links[ev.Peer]; l != nil {
+			a.n.ready.Store(id, l.out)
+		}
 		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
 	case engine.EventExit:
+		a.n.ready.Delete(id)
 		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
 	case engine.EventJoin:
 		out = JoinEvent{Peer: id, Name: ev.Name, Group: ev.Group}
@@ -449,6 +466,7 @@ func (a *actor) stop(polite bool) {
 	}
 	for id, l := range a.links {
 		delete(a.links, id)
+		a.n.ready.Delete(PeerID(id))
 		l.out.close()
 	}
 	a.timer.Stop()

@@ -32,6 +32,7 @@ type Node struct {
 	events *eventQueue
 	cmds   chan command
 	stats  counters
+	ready  sync.Map // PeerID -> *outbox of peers that have entered; written by the actor only
 
 	mu       sync.Mutex // guards state transitions only (New -> started -> closed)
 	started  bool
@@ -46,6 +47,11 @@ type Node struct {
 
 // command runs on the actor goroutine.
 type command func(a *actor)
+
+// cmdQueueLen bounds the commands waiting for the actor. Whisper queues
+// without waiting for the actor, so outboxes keep this much room beyond
+// OutboxLen for commands already in flight.
+const cmdQueueLen = 1024
 
 // New validates cfg and returns a node that has not touched the network
 // yet. A nil cfg means all defaults. The node's ID is random.
@@ -68,7 +74,7 @@ func New(cfg *Config) (*Node, error) {
 		name:   name,
 		log:    c.Logger.With("node", name, "id", id.Short()),
 		events: newEventQueue(c.EventQueueLen),
-		cmds:   make(chan command, 64),
+		cmds:   make(chan command, cmdQueueLen),
 		quit:   make(chan struct{}),
 		polite: make(chan struct{}),
 		done:   make(chan struct{}),
@@ -210,33 +216,51 @@ func (n *Node) Leave(ctx context.Context, group string) error {
 }
 
 // Whisper sends frames to one peer. It returns ErrUnknownPeer if the peer
-// is not known (or not ready yet). When the peer's outbox is full it waits
-// for room until ctx ends. The frames must not be modified afterwards.
+// has not entered (or has exited). It does not wait for the network: the
+// message is queued in order and Whisper returns. When the peer's outbox
+// is full it waits for room until ctx ends. The frames must not be
+// modified afterwards.
 func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
+	if err := n.usable(); err != nil {
+		return err
+	}
 	if len(frames) == 0 {
 		frames = [][]byte{{}}
 	}
 	for {
-		var wait <-chan struct{}
-		err := n.do(ctx, func(a *actor) error {
-			p, ok := a.eng.Peer(zre.UUID(to))
-			if !ok || !p.Ready {
-				return ErrUnknownPeer
-			}
-			if w := a.full(zre.UUID(to)); w != nil {
-				wait = w
-				return nil
-			}
-			a.step(engine.SendWhisper{To: zre.UUID(to), Content: frames})
-			return nil
-		})
-		if err != nil || wait == nil {
-			return err
+		v, ok := n.ready.Load(to)
+		if !ok {
+			return ErrUnknownPeer
 		}
-		if err := n.waitRoom(ctx, wait); err != nil {
+		w := v.(*outbox).fullWait(n.cfg.OutboxLen)
+		if w == nil {
+			break
+		}
+		if err := n.waitRoom(ctx, w); err != nil {
 			return err
 		}
 	}
+	in := engine.SendWhisper{To: zre.UUID(to), Content: frames}
+	select {
+	case n.cmds <- func(a *actor) { a.step(in) }:
+		return nil
+	case <-n.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (n *Node) usable() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return ErrClosed
+	}
+	if !n.started {
+		return ErrNotStarted
+	}
+	return nil
 }
 
 // Shout sends frames to every peer in group. When a member's outbox is

@@ -169,3 +169,66 @@ func TestSimShutdownGivesExitAtOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestSimFiftyNodesPartitionHeal(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const n = 50
+		c := startSim(t, n, func(i int, cfg *zyre.Config) { cfg.Groups = []string{"ALL"} })
+		defer c.close()
+		settle(5 * time.Second)
+		for i, r := range c.recs {
+			if !enteredAll(ids(c.nodes, i))(r.events()) {
+				t.Fatalf("node %d has not seen all %d others", i, n-1)
+			}
+		}
+		var left, right []netip.Addr
+		for i := range n {
+			if i < n/2 {
+				left = append(left, hostAddr(i))
+			} else {
+				right = append(right, hostAddr(i))
+			}
+		}
+		c.net.Partition(left, right)
+		settle(40 * time.Second) // past the 30 s expiry
+		ctx := context.Background()
+		for i, node := range c.nodes {
+			peers, err := node.Peers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(peers) != n/2-1 {
+				t.Fatalf("node %d sees %d peers during the partition, want %d", i, len(peers), n/2-1)
+			}
+			exits := count(c.recs[i].events(), func(ev zyre.Event) bool { _, ok := ev.(zyre.ExitEvent); return ok })
+			if exits != n/2 {
+				t.Errorf("node %d: %d EXITs, want %d", i, exits, n/2)
+			}
+		}
+		c.net.Heal()
+		settle(5 * time.Second)
+		for i, node := range c.nodes {
+			peers, err := node.Peers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(peers) != n-1 {
+				t.Fatalf("node %d sees %d peers after heal, want %d", i, len(peers), n-1)
+			}
+		}
+		// Every member gets a shout exactly once.
+		if err := c.nodes[7].Shout(ctx, "ALL", []byte("after heal")); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Second)
+		for i, r := range c.recs {
+			want := 1
+			if i == 7 {
+				want = 0
+			}
+			if got := count(r.events(), isShout("ALL", "after heal")); got != want {
+				t.Errorf("node %d got the shout %d times", i, got)
+			}
+		}
+	})
+}

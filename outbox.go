@@ -15,7 +15,7 @@ import (
 // controlSlack is room kept in every outbox beyond OutboxLen for the
 // node's own small messages (PING-OK, JOIN, LEAVE, GOODBYE), so that a
 // backlog of application data never crowds them out.
-const controlSlack = 256
+const controlSlack = 256 + cmdQueueLen
 
 // outbox is our DEALER towards one peer: a bounded queue of encoded
 // messages and one writer goroutine that connects (and reconnects, as a
