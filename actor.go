@@ -2,7 +2,6 @@ package zyre
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/gozyre/zyre/internal/beacon"
 	"github.com/gozyre/zyre/internal/engine"
+	"github.com/gozyre/zyre/internal/zmtp"
 	"github.com/gozyre/zyre/internal/zre"
 )
 
@@ -32,7 +32,8 @@ type actor struct {
 	beaconC  chan engine.BeaconIn
 	mbox     *mailbox
 
-	links map[zre.UUID]*link
+	links   map[zre.UUID]*link
+	closing map[*outbox]struct{} // disconnected outboxes still flushing
 
 	out      []engine.Output
 	pending  []engine.Input
@@ -50,6 +51,7 @@ type actor struct {
 // link is our outbound connection to one peer.
 type link struct {
 	out       *outbox
+	bytesIn   uint64 // bytes seen on the peer's mailbox connection (while paused)
 	fullSince time.Time // when the outbox first refused data; zero if not full
 	dropped   uint64
 }
@@ -62,6 +64,7 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		n:        n,
 		log:      n.log,
 		links:    make(map[zre.UUID]*link),
+		closing:  make(map[*outbox]struct{}),
 		beaconC:  make(chan engine.BeaconIn, 64),
 		stopping: make(chan struct{}),
 	}
@@ -139,7 +142,12 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		ExpiredTimeout: cfg.ExpiredTimeout,
 		Logger:         a.log,
 	})
-	a.mbox = newMailbox(ln, n.id, *cfg, a.log, &n.stats)
+	mbox, err := newMailbox(ln, *cfg, a.log)
+	if err != nil {
+		a.closeSockets()
+		return nil, fmt.Errorf("zyre: mailbox: %w", err)
+	}
+	a.mbox = mbox
 	a.timer = time.NewTimer(0)
 	if a.beaconPC != nil {
 		a.wg.Go(func() { a.beaconLoop(a.beaconPC) })
@@ -182,7 +190,7 @@ func (a *actor) run() {
 	defer close(n.done)
 	polite := n.polite
 	for {
-		var inbound <-chan inboundMsg
+		var inbound <-chan []zmtp.Message
 		if !a.paused {
 			inbound = a.mbox.msgs
 		}
@@ -198,7 +206,12 @@ func (a *actor) run() {
 			a.stop(true)
 			return
 		case <-a.timer.C:
+			if a.paused {
+				a.livenessWhilePaused()
+			}
 			a.step(engine.Tick{})
+			a.pruneClosing()
+			a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
 		case c := <-n.cmds:
 			c(a)
 			// Take a burst of queued commands in one go (bounded, so timers
@@ -214,8 +227,11 @@ func (a *actor) run() {
 			}
 		case b := <-a.beaconC:
 			a.step(b)
-		case m := <-inbound:
-			a.receive(m)
+		case batch := <-inbound:
+			for _, m := range batch {
+				a.receive(m)
+			}
+			a.mbox.recycle(batch)
 		case <-room:
 			a.roomFreed()
 		}
@@ -284,6 +300,7 @@ func (a *actor) perform(o engine.Output) {
 			delete(a.links, o.Peer)
 			a.n.ready.CompareAndDelete(PeerID(o.Peer), l.out)
 			l.out.closeFlush()
+			a.closing[l.out] = struct{}{}
 		}
 	case engine.Send:
 		a.send(o.Peer, o.Msg)
@@ -432,12 +449,8 @@ func (a *actor) roomFreed() {
 }
 
 // receive handles one message from the mailbox.
-func (a *actor) receive(m inboundMsg) {
-	if m.activity {
-		a.step(engine.Activity{From: m.from})
-		return
-	}
-	id := m.identity
+func (a *actor) receive(m zmtp.Message) {
+	id := m.Identity
 	if len(id) != 17 || id[0] != 1 {
 		a.n.stats.badIdentities.Add(1)
 		a.badMessages.note(a.log, "mailbox message with a routing id that is not 0x01+UUID: dropped", "len", len(id))
@@ -445,7 +458,7 @@ func (a *actor) receive(m inboundMsg) {
 	}
 	var from zre.UUID
 	copy(from[:], id[1:])
-	msg, err := zre.ParseFrames(m.frames)
+	msg, err := zre.ParseFrames(m.Frames)
 	if err != nil {
 		a.n.stats.messagesBad.Add(1)
 		a.badMessages.note(a.log, "malformed ZRE message", "peer", from.String(), "err", err)
@@ -469,18 +482,63 @@ func (a *actor) stop(polite bool) {
 		a.n.ready.Delete(PeerID(id))
 		l.out.close()
 	}
+	if !polite {
+		for o := range a.closing {
+			o.close()
+		}
+	}
 	a.timer.Stop()
 	a.mbox.close()
+	a.closeSockets()
+	// Outboxes still flushing (GOODBYE) get flushTimeout at most, or less
+	// if Close is called meanwhile (Shutdown's context ended).
+	flushed := make(chan struct{})
+	go func() { a.wg.Wait(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-n.quit:
+		for o := range a.closing {
+			o.close()
+		}
+		<-flushed
+	}
+	a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
+	a.flushDropped()
+	n.events.push(StopEvent{}, true)
+	a.log.Info("node stopped", "polite", polite)
+}
+
+// livenessWhilePaused refreshes peers whose bytes keep arriving while the
+// actor is not reading the mailbox (the application is slow): they are
+// alive, only held back, and must not be mistaken for dead.
+func (a *actor) livenessWhilePaused() {
+	id := make([]byte, 17)
+	id[0] = 1
+	for peer, l := range a.links {
+		copy(id[1:], peer[:])
+		if n, ok := a.mbox.r.BytesReceived(id); ok && n != l.bytesIn {
+			l.bytesIn = n
+			a.step(engine.Activity{From: peer})
+		}
+	}
+}
+
+// pruneClosing forgets disconnected outboxes that have finished.
+func (a *actor) pruneClosing() {
+	for o := range a.closing {
+		select {
+		case <-o.finished:
+			delete(a.closing, o)
+		default:
+		}
+	}
+}
+
+func (a *actor) closeSockets() {
 	if a.beaconPC != nil {
 		a.beaconPC.Close()
 	}
 	if a.sendPC != nil {
 		a.sendPC.Close()
 	}
-	a.wg.Wait()
-	a.flushDropped()
-	n.events.push(StopEvent{}, true)
-	a.log.Info("node stopped", "polite", polite)
 }
-
-var errStopped = errors.New("zyre: stopped")

@@ -228,3 +228,125 @@ func TestLoopbackErrors(t *testing.T) {
 		t.Errorf("second Close: %v", err)
 	}
 }
+
+// A peer that sends faster than the application reads: by default the node
+// pushes back (the sender's Whisper waits), nothing is lost, order holds,
+// and the slow reader's peers are not mistaken for dead.
+func TestLoopbackBackpressure(t *testing.T) {
+	port := loopbackPort()
+	sender, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "tx"); c.OutboxLen = 64; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "rx"); c.EventQueueLen = 16; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*zyre.Node{sender, slow} {
+		if err := n.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+	}
+	waitEvent(t, sender, isEnter(slow.ID()))
+	waitEvent(t, slow, isEnter(sender.ID()))
+
+	payload := bytes.Repeat([]byte{'x'}, 4096)
+	sent := 0
+	for ; sent < 100_000; sent++ {
+		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+		msg := append([]byte(fmt.Sprintf("%08d", sent)), payload...)
+		err := sender.Whisper(ctx, slow.ID(), msg)
+		cancel()
+		if err == context.DeadlineExceeded {
+			break // the sender is held back: backpressure reached it
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sent == 100_000 {
+		t.Fatal("the sender was never held back")
+	}
+	t.Logf("sender held back after %d messages", sent)
+	// Now read everything: all of it, in order, nothing dropped.
+	next := 0
+	for next < sent {
+		ev := waitEvent(t, slow, func(ev zyre.Event) bool {
+			switch ev.(type) {
+			case zyre.WhisperEvent, zyre.DroppedEvent, zyre.ExitEvent:
+				return true
+			}
+			return false
+		})
+		w, ok := ev.(zyre.WhisperEvent)
+		if !ok {
+			t.Fatalf("after %d whispers: %s %+v", next, ev.Type(), ev)
+		}
+		if want := fmt.Sprintf("%08d", next); string(w.Frames[0][:8]) != want {
+			t.Fatalf("whisper %d carries %q", next, w.Frames[0][:8])
+		}
+		next++
+	}
+	if st := slow.Stats(); st.EventsDropped != 0 || st.PeersExpired != 0 {
+		t.Errorf("slow reader stats %+v", st)
+	}
+}
+
+// With DropWhenFull the node drops data events instead, and says so: a
+// DroppedEvent with the count, and the counter.
+func TestLoopbackDropWhenFull(t *testing.T) {
+	port := loopbackPort()
+	sender, err := zyre.New(loopbackConfig(port, "tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow, err := zyre.New(func() *zyre.Config {
+		c := loopbackConfig(port, "rx")
+		c.EventQueueLen, c.DropWhenFull = 16, true
+		return c
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*zyre.Node{sender, slow} {
+		if err := n.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+	}
+	waitEvent(t, sender, isEnter(slow.ID()))
+	waitEvent(t, slow, isEnter(sender.ID()))
+	const total = 2000
+	for i := range total {
+		if err := sender.Whisper(t.Context(), slow.ID(), []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for slow.Stats().MessagesReceived < total {
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d messages arrived", slow.Stats().MessagesReceived)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	whispers, dropped := 0, uint64(0)
+	for whispers+int(dropped) < total {
+		ev := waitEvent(t, slow, func(ev zyre.Event) bool {
+			switch ev.(type) {
+			case zyre.WhisperEvent, zyre.DroppedEvent:
+				return true
+			}
+			return false
+		})
+		switch e := ev.(type) {
+		case zyre.WhisperEvent:
+			whispers++
+		case zyre.DroppedEvent:
+			dropped += e.Count
+		}
+	}
+	if dropped == 0 || slow.Stats().EventsDropped != dropped {
+		t.Errorf("dropped %d (DroppedEvents), counter %d, whispers %d", dropped, slow.Stats().EventsDropped, whispers)
+	}
+}

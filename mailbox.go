@@ -5,167 +5,78 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"sync"
-	"time"
 
 	"github.com/gozyre/zyre/internal/zmtp"
-	"github.com/gozyre/zyre/internal/zre"
 )
 
-// inboundMsg is one message from the mailbox, or an activity report.
-type inboundMsg struct {
-	identity []byte
-	frames   [][]byte
-	activity bool     // bytes arrived from a peer whose message is held back
-	from     zre.UUID // for activity
-}
+// mailboxBatch is how many messages the actor takes from the mailbox at once.
+const mailboxBatch = 128
 
-// mailbox is the node's ROUTER: it accepts ZMTP connections, reads them
-// and hands (identity, frames) to the actor through a bounded channel, so
-// that a slow actor pushes back on the peers' TCP connections. A new
-// connection presenting an identity already connected takes over
-// (ROUTER_HANDOVER, as C Zyre sets it).
+// mailbox is the node's ROUTER (zmtp.Router: handover, bounded queue,
+// per-connection readers) plus one pump goroutine that hands batches of
+// messages to the actor. The pump blocks while the actor is not taking
+// them, the Router's queue fills, and its readers stop reading: a slow
+// application pushes back on the peers' TCP connections.
 type mailbox struct {
-	ln   net.Listener
-	zcfg zmtp.Config
-	log  *slog.Logger
-	msgs chan inboundMsg
-	quit chan struct{}
-	ctx  context.Context // ends at close: bounds handshakes in progress
-	stop context.CancelFunc
-
-	mu    sync.Mutex
-	conns map[*zmtp.Conn]struct{}
-	byID  map[string]*zmtp.Conn
-	wg    sync.WaitGroup
-	stats *counters
+	r      *zmtp.Router
+	msgs   chan []zmtp.Message
+	free   chan []zmtp.Message // batches handed back by the actor for reuse
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
-func newMailbox(ln net.Listener, id PeerID, cfg Config, log *slog.Logger, stats *counters) *mailbox {
-	m := &mailbox{
-		ln: ln,
-		zcfg: zmtp.Config{
-			SocketType:     zmtp.SocketRouter,
-			MaxMessageSize: cfg.MaxMessageSize,
-			Logger:         log,
-		},
-		log:   log,
-		msgs:  make(chan inboundMsg, 256),
-		quit:  make(chan struct{}),
-		conns: make(map[*zmtp.Conn]struct{}),
-		byID:  make(map[string]*zmtp.Conn),
-		stats: stats,
-	}
-	m.ctx, m.stop = context.WithCancel(context.Background())
-	m.wg.Go(m.accept)
-	return m
-}
-
-func (m *mailbox) accept() {
-	var tempDelay time.Duration
-	for {
-		nc, err := m.ln.Accept()
-		if err != nil {
-			select {
-			case <-m.quit:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			// Temporary failure (for example out of file descriptors): back off.
-			tempDelay = max(5*time.Millisecond, min(2*tempDelay, time.Second))
-			m.log.Warn("mailbox accept failed", "err", err, "retry", tempDelay)
-			select {
-			case <-time.After(tempDelay):
-			case <-m.quit:
-				return
-			}
-			continue
-		}
-		tempDelay = 0
-		m.wg.Go(func() { m.serve(nc) })
-	}
-}
-
-func (m *mailbox) serve(nc net.Conn) {
-	ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
-	c, err := zmtp.Handshake(ctx, nc, m.zcfg)
-	cancel()
+func newMailbox(ln net.Listener, cfg Config, log *slog.Logger) (*mailbox, error) {
+	r, err := zmtp.NewRouter(ln, zmtp.RouterConfig{
+		Conn:     zmtp.Config{SocketType: zmtp.SocketRouter, MaxMessageSize: cfg.MaxMessageSize, Logger: log},
+		QueueLen: 1024,
+	})
 	if err != nil {
-		nc.Close()
-		m.stats.handshakesFailed.Add(1)
-		m.log.Debug("mailbox handshake failed", "remote", nc.RemoteAddr().String(), "err", err)
-		return
+		ln.Close()
+		return nil, err
 	}
-	id := c.PeerIdentity()
-	if !m.register(c, id) {
-		c.Close()
-		return
-	}
-	defer m.unregister(c, id)
+	m := &mailbox{r: r, msgs: make(chan []zmtp.Message), free: make(chan []zmtp.Message, 2), done: make(chan struct{})}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
+	go m.pump(log)
+	return m, nil
+}
+
+func (m *mailbox) pump(log *slog.Logger) {
+	defer close(m.done)
 	for {
-		frames, err := c.Recv()
+		var batch []zmtp.Message
+		select {
+		case batch = <-m.free:
+		default:
+			batch = make([]zmtp.Message, 0, mailboxBatch)
+		}
+		batch, err := m.r.RecvBatch(m.ctx, batch[:0])
 		if err != nil {
-			select {
-			case <-m.quit:
-			default:
-				if !errors.Is(err, net.ErrClosed) {
-					m.log.Debug("mailbox connection ended", "remote", nc.RemoteAddr().String(), "err", err)
-				}
-				if errors.Is(err, zmtp.ErrTooLarge) {
-					m.log.Warn("peer sent a message over MaxMessageSize: connection closed", "remote", nc.RemoteAddr().String(), "err", err)
-				}
+			if !errors.Is(err, zmtp.ErrClosed) && m.ctx.Err() == nil {
+				log.Warn("mailbox failed", "err", err)
 			}
 			return
 		}
 		select {
-		case m.msgs <- inboundMsg{identity: id, frames: frames}:
-		case <-m.quit:
+		case m.msgs <- batch:
+		case <-m.ctx.Done():
 			return
 		}
 	}
 }
 
-func (m *mailbox) register(c *zmtp.Conn, id []byte) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// recycle hands a processed batch back to the pump.
+func (m *mailbox) recycle(batch []zmtp.Message) {
+	clear(batch)
 	select {
-	case <-m.quit:
-		return false
+	case m.free <- batch[:0]:
 	default:
 	}
-	m.conns[c] = struct{}{}
-	if len(id) > 0 {
-		if old := m.byID[string(id)]; old != nil {
-			// Handover: the newest connection with this identity wins.
-			old.Close()
-		}
-		m.byID[string(id)] = c
-	}
-	return true
 }
 
-func (m *mailbox) unregister(c *zmtp.Conn, id []byte) {
-	m.mu.Lock()
-	delete(m.conns, c)
-	if cur := m.byID[string(id)]; cur == c {
-		delete(m.byID, string(id))
-	}
-	m.mu.Unlock()
-	c.Close()
-}
-
-// close stops accepting, closes every connection and waits for the readers.
+// close stops the Router (every connection) and the pump, and waits.
 func (m *mailbox) close() {
-	m.stop()
-	m.mu.Lock()
-	close(m.quit)
-	for c := range m.conns {
-		c.Close()
-	}
-	m.mu.Unlock()
-	m.ln.Close()
-	m.wg.Wait()
+	m.cancel()
+	m.r.Close()
+	<-m.done
 }
