@@ -51,7 +51,7 @@ type actor struct {
 // link is our outbound connection to one peer.
 type link struct {
 	out       *outbox
-	bytesIn   uint64 // bytes seen on the peer's mailbox connection (while paused)
+	bytesIn   uint64    // bytes seen on the peer's mailbox connection (while paused)
 	fullSince time.Time // when the outbox first refused data; zero if not full
 	dropped   uint64
 }
