@@ -35,16 +35,20 @@ type actor struct {
 	links   map[zre.UUID]*link
 	closing map[*outbox]struct{} // disconnected outboxes still flushing
 
-	out      []engine.Output
-	pending  []engine.Input
-	stepping bool
-	paused   bool   // event queue full: not reading the mailbox
-	dropped  uint64 // data events dropped under DropWhenFull, not yet reported
-	timer    *time.Timer
-	stopping chan struct{} // closed when the actor begins to stop
-	wg       sync.WaitGroup
+	out        []engine.Output
+	pending    []engine.Input
+	stepping   bool
+	paused     bool   // event queue full: not reading the mailbox
+	dropped    uint64 // data events dropped under DropWhenFull, not yet reported
+	timer      *time.Timer
+	timerAt    time.Time     // deadline the timer is set for
+	timerFired bool          // the timer fired since it was last set
+	stopping   chan struct{} // closed when the actor begins to stop
+	wg         sync.WaitGroup
 
 	badBeacons, badMessages rateLog
+	lastCounters            engine.Counters
+	now                     time.Time // read once per loop iteration
 	beaconBuf               []byte
 }
 
@@ -198,6 +202,7 @@ func (a *actor) run() {
 		if a.paused || a.dropped > 0 {
 			room = n.events.room()
 		}
+		a.now = time.Time{}
 		select {
 		case <-n.quit:
 			a.stop(false)
@@ -206,6 +211,7 @@ func (a *actor) run() {
 			a.stop(true)
 			return
 		case <-a.timer.C:
+			a.timerFired = true
 			if a.paused {
 				a.livenessWhilePaused()
 			}
@@ -213,13 +219,13 @@ func (a *actor) run() {
 			a.pruneClosing()
 			a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
 		case c := <-n.cmds:
-			c(a)
+			c.run(a)
 			// Take a burst of queued commands in one go (bounded, so timers
 			// and peers are not starved).
 			for range 255 {
 				select {
 				case c := <-n.cmds:
-					c(a)
+					c.run(a)
 					continue
 				default:
 				}
@@ -241,6 +247,10 @@ func (a *actor) run() {
 
 func (a *actor) resetTimer() {
 	d := a.eng.NextDeadline()
+	if d.Equal(a.timerAt) && !a.timerFired {
+		return // already set for this deadline
+	}
+	a.timerAt, a.timerFired = d, false
 	wait := time.Until(d)
 	if d.IsZero() || wait < 0 {
 		wait = 0
@@ -263,11 +273,13 @@ func (a *actor) step(in engine.Input) {
 		return
 	}
 	a.stepping = true
-	for len(a.pending) > 0 {
-		in := a.pending[0]
-		a.pending[0] = nil
-		a.pending = a.pending[1:]
-		a.out = a.eng.Step(time.Now(), in, a.out[:0])
+	for i := 0; i < len(a.pending); i++ {
+		in := a.pending[i]
+		a.pending[i] = nil
+		if a.now.IsZero() {
+			a.now = time.Now() // once per burst of inputs
+		}
+		a.out = a.eng.Step(a.now, in, a.out[:0])
 		a.syncCounters() // before the outputs, so an event never precedes its counter
 		for i, o := range a.out {
 			a.perform(o)
@@ -280,6 +292,10 @@ func (a *actor) step(in engine.Input) {
 
 func (a *actor) syncCounters() {
 	c := a.eng.Counters()
+	if c == a.lastCounters {
+		return
+	}
+	a.lastCounters = c
 	s := &a.n.stats
 	s.beaconsIgnored.Store(c.BeaconsIgnored)
 	s.unknownPeer.Store(c.MessagesUnknownPeer)

@@ -45,8 +45,20 @@ type Node struct {
 	closeMu sync.Once
 }
 
-// command runs on the actor goroutine.
-type command func(a *actor)
+// command is work for the actor goroutine: an engine input to step, or a
+// function to run (queries, checks that need the actor's state).
+type command struct {
+	in engine.Input
+	f  func(a *actor)
+}
+
+func (c command) run(a *actor) {
+	if c.f != nil {
+		c.f(a)
+		return
+	}
+	a.step(c.in)
+}
 
 // cmdQueueLen bounds the commands waiting for the actor. Whisper queues
 // without waiting for the actor, so outboxes keep this much room beyond
@@ -178,7 +190,7 @@ func (n *Node) do(ctx context.Context, f func(a *actor) error) error {
 	}
 	res := make(chan error, 1)
 	select {
-	case n.cmds <- func(a *actor) { res <- f(a) }:
+	case n.cmds <- command{f: func(a *actor) { res <- f(a) }}:
 	case <-n.done:
 		return ErrClosed
 	case <-ctx.Done():
@@ -240,9 +252,8 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 			return err
 		}
 	}
-	in := engine.SendWhisper{To: zre.UUID(to), Content: frames}
 	select {
-	case n.cmds <- func(a *actor) { a.step(in) }:
+	case n.cmds <- command{in: engine.SendWhisper{To: zre.UUID(to), Content: frames}}:
 		return nil
 	case <-n.done:
 		return ErrClosed
