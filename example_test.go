@@ -1,0 +1,115 @@
+package zyre_test
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/gozyre/zyre"
+	"github.com/gozyre/zyre/simnet"
+)
+
+// newSimNode starts a node on an in-memory network host, so the example
+// runs anywhere without touching a real network.
+func newSimNode(nw *simnet.Net, addr, name string) *zyre.Node {
+	node, err := zyre.New(&zyre.Config{
+		Name:           name,
+		Network:        nw.Host(netip.MustParseAddr(addr)),
+		Interface:      addr,
+		BeaconInterval: 100 * time.Millisecond,
+	})
+	if err != nil {
+		panic(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	return node
+}
+
+// waitFor reads events until one satisfies match.
+func waitFor[E zyre.Event](ctx context.Context, n *zyre.Node, match func(E) bool) E {
+	for ev := range n.Events(ctx) {
+		if e, ok := ev.(E); ok && match(e) {
+			return e
+		}
+	}
+	panic("no such event")
+}
+
+// Two nodes meet, one joins a group, the other shouts to it and whispers.
+func Example() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nw := simnet.New(1)
+	defer nw.Close()
+	alice := newSimNode(nw, "10.0.0.1", "alice")
+	bob := newSimNode(nw, "10.0.0.2", "bob")
+	defer alice.Close()
+	defer bob.Close()
+
+	enter := waitFor(ctx, alice, func(e zyre.EnterEvent) bool { return true })
+	fmt.Println("alice sees", enter.Name, "enter")
+
+	if err := alice.Join(ctx, "CHAT"); err != nil {
+		panic(err)
+	}
+	waitFor(ctx, bob, func(e zyre.JoinEvent) bool { return e.Group == "CHAT" })
+	if err := bob.Shout(ctx, "CHAT", []byte("hello, CHAT")); err != nil {
+		panic(err)
+	}
+	shout := waitFor(ctx, alice, func(e zyre.ShoutEvent) bool { return true })
+	fmt.Printf("%s shouts to %s: %s\n", shout.Name, shout.Group, shout.Frames[0])
+
+	if err := bob.Whisper(ctx, alice.ID(), []byte("just for you")); err != nil {
+		panic(err)
+	}
+	whisper := waitFor(ctx, alice, func(e zyre.WhisperEvent) bool { return true })
+	fmt.Printf("%s whispers: %s\n", whisper.Name, whisper.Frames[0])
+
+	if err := bob.Shutdown(ctx); err != nil {
+		panic(err)
+	}
+	exit := waitFor(ctx, alice, func(e zyre.ExitEvent) bool { return true })
+	fmt.Println(exit.Name, "left:", exit.Reason)
+	// Output:
+	// alice sees bob enter
+	// bob shouts to CHAT: hello, CHAT
+	// bob whispers: just for you
+	// bob left: beacon port 0
+}
+
+// Events is the usual way to consume a node: a range loop over its
+// events, with a type switch.
+func ExampleNode_Events() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nw := simnet.New(2)
+	defer nw.Close()
+	a := newSimNode(nw, "10.0.0.1", "a")
+	b := newSimNode(nw, "10.0.0.2", "b")
+	defer a.Close()
+	go func() {
+		waitFor(ctx, b, func(e zyre.EnterEvent) bool { return true })
+		b.Whisper(ctx, a.ID(), []byte("hi a"))
+		waitFor(ctx, b, func(e zyre.WhisperEvent) bool { return true })
+		b.Shutdown(ctx)
+	}()
+	for ev := range a.Events(ctx) {
+		switch ev := ev.(type) {
+		case zyre.EnterEvent:
+			fmt.Println("ENTER", ev.Name)
+		case zyre.WhisperEvent:
+			fmt.Printf("WHISPER from %s: %s\n", ev.Name, ev.Frames[0])
+			a.Whisper(ctx, ev.Peer, []byte("hi b"))
+		case zyre.ExitEvent:
+			fmt.Println("EXIT", ev.Name)
+			return
+		}
+	}
+	// Output:
+	// ENTER b
+	// WHISPER from b: hi a
+	// EXIT b
+}
