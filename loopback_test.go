@@ -49,7 +49,7 @@ func startLoopback(t *testing.T, n int, mutate func(i int, c *zyre.Config)) ([]*
 		}
 		nodes[i] = node
 		recs[i] = record(node)
-		t.Cleanup(func() { node.Close(); recs[i].wg.Wait() })
+		t.Cleanup(func() { node.Close(); recs[i].Wait() })
 	}
 	return nodes, recs
 }
@@ -68,10 +68,10 @@ func TestLoopbackThreeNodes(t *testing.T) {
 	nodes, recs := startLoopback(t, 3, nil)
 	ctx := t.Context()
 	for i, r := range recs {
-		r.wait(t, "ENTER of every other node", enteredAll(ids(nodes, i)))
+		r.WaitFor(t, waitBound, "ENTER of every other node", enteredAll(ids(nodes, i)))
 	}
 	// ENTER carries name, endpoint and headers.
-	for _, ev := range recs[0].events() {
+	for _, ev := range recs[0].Events() {
 		if e, ok := ev.(zyre.EnterEvent); ok && e.Peer == nodes[1].ID() {
 			if e.Name != "n1" || e.Endpoint != nodes[1].Endpoint() || e.Headers["X-NAME"] != "n1" {
 				t.Errorf("ENTER of n1 = %+v", e)
@@ -85,11 +85,11 @@ func TestLoopbackThreeNodes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	recs[2].wait(t, "JOIN CHAT of n0 and n1", func(evs []zyre.Event) bool {
+	recs[2].WaitFor(t, waitBound, "JOIN CHAT of n0 and n1", func(evs []zyre.Event) bool {
 		return count(evs, isJoin(nodes[0].ID(), "CHAT")) == 1 && count(evs, isJoin(nodes[1].ID(), "CHAT")) == 1
 	})
-	recs[0].wait(t, "JOIN CHAT of n1", has(isJoin(nodes[1].ID(), "CHAT")))
-	recs[1].wait(t, "JOIN CHAT of n0", has(isJoin(nodes[0].ID(), "CHAT")))
+	recs[0].WaitFor(t, waitBound, "JOIN CHAT of n1", has(isJoin(nodes[1].ID(), "CHAT")))
+	recs[1].WaitFor(t, waitBound, "JOIN CHAT of n0", has(isJoin(nodes[0].ID(), "CHAT")))
 
 	// A shout reaches exactly the group members, multi-frame intact.
 	big := bytes.Repeat([]byte{0xAB}, 100_000)
@@ -97,8 +97,8 @@ func TestLoopbackThreeNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range recs[:2] {
-		r.wait(t, "SHOUT from n2", has(isShout("CHAT", "hello chat")))
-		for _, ev := range r.events() {
+		r.WaitFor(t, waitBound, "SHOUT from n2", has(isShout("CHAT", "hello chat")))
+		for _, ev := range r.Events() {
 			if e, ok := ev.(zyre.ShoutEvent); ok {
 				if e.Peer != nodes[2].ID() || len(e.Frames) != 3 || len(e.Frames[1]) != 0 || !bytes.Equal(e.Frames[2], big) {
 					t.Errorf("shout arrived as %d frames from %s", len(e.Frames), e.Peer)
@@ -110,11 +110,11 @@ func TestLoopbackThreeNodes(t *testing.T) {
 	if err := nodes[0].Whisper(ctx, nodes[1].ID(), []byte("psst"), []byte("two")); err != nil {
 		t.Fatal(err)
 	}
-	recs[1].wait(t, "WHISPER from n0", has(isWhisper("psst")))
+	recs[1].WaitFor(t, waitBound, "WHISPER from n0", has(isWhisper("psst")))
 	if err := nodes[1].Leave(ctx, "CHAT"); err != nil {
 		t.Fatal(err)
 	}
-	recs[0].wait(t, "LEAVE CHAT of n1", has(isLeave(nodes[1].ID(), "CHAT")))
+	recs[0].WaitFor(t, waitBound, "LEAVE CHAT of n1", has(isLeave(nodes[1].ID(), "CHAT")))
 	// Shutdown and check the whisper and shout went nowhere else.
 	for _, n := range nodes {
 		if err := n.Shutdown(ctx); err != nil {
@@ -122,8 +122,8 @@ func TestLoopbackThreeNodes(t *testing.T) {
 		}
 	}
 	for i, r := range recs {
-		r.wg.Wait()
-		evs := r.events()
+		r.Wait()
+		evs := r.Events()
 		if i != 1 && count(evs, isWhisper("psst")) != 0 {
 			t.Errorf("n%d got a whisper meant for n1", i)
 		}
@@ -145,12 +145,12 @@ func TestLoopbackTenNodes(t *testing.T) {
 	}
 	nodes, recs := startLoopback(t, 10, func(i int, c *zyre.Config) { c.Groups = []string{"ALL"} })
 	for i, r := range recs {
-		r.wait(t, "ENTER of all 9 others", enteredAll(ids(nodes, i)))
+		r.WaitFor(t, waitBound, "ENTER of all 9 others", enteredAll(ids(nodes, i)))
 	}
 	// Groups from HELLO arrive as JOINs right after ENTER.
 	for i, r := range recs {
 		for _, id := range ids(nodes, i) {
-			r.wait(t, "JOIN ALL", has(isJoin(id, "ALL")))
+			r.WaitFor(t, waitBound, "JOIN ALL", has(isJoin(id, "ALL")))
 		}
 	}
 	ctx := t.Context()
@@ -159,7 +159,7 @@ func TestLoopbackTenNodes(t *testing.T) {
 	}
 	for i, r := range recs {
 		if i != 3 {
-			r.wait(t, "SHOUT", has(isShout("ALL", "to all")))
+			r.WaitFor(t, waitBound, "SHOUT", has(isShout("ALL", "to all")))
 		}
 	}
 	peers, err := nodes[0].Peers(ctx)
@@ -175,17 +175,17 @@ func TestLoopbackTenNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range recs[:9] {
-		r.wait(t, "EXIT of n9", has(isExit(nodes[9].ID())))
+		r.WaitFor(t, waitBound, "EXIT of n9", has(isExit(nodes[9].ID())))
 	}
 }
 
 func TestLoopbackKilledNodeEvasiveThenExit(t *testing.T) {
 	nodes, recs := startLoopback(t, 2, nil)
-	recs[0].wait(t, "ENTER", enteredAll(ids(nodes, 0)))
-	recs[1].wait(t, "ENTER", enteredAll(ids(nodes, 1)))
+	recs[0].WaitFor(t, waitBound, "ENTER", enteredAll(ids(nodes, 0)))
+	recs[1].WaitFor(t, waitBound, "ENTER", enteredAll(ids(nodes, 1)))
 	victim := nodes[1].ID()
 	nodes[1].Close() // no goodbye: the other must notice by itself
-	recs[0].wait(t, "EVASIVE then EXIT of the killed node", func(evs []zyre.Event) bool {
+	recs[0].WaitFor(t, waitBound, "EVASIVE then EXIT of the killed node", func(evs []zyre.Event) bool {
 		ev := slices.IndexFunc(evs, isEvasive(victim))
 		ex := slices.IndexFunc(evs, isExit(victim))
 		return ev >= 0 && ex > ev

@@ -2,7 +2,6 @@ package zyre_test
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
 	"testing"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/gozyre/zyre"
 	"github.com/gozyre/zyre/simnet"
+	"github.com/gozyre/zyre/zyretest"
 )
 
 // Node tests on the in-memory network inside synctest bubbles: real actor,
@@ -20,51 +20,6 @@ import (
 
 var _ zyre.Network = (*simnet.Host)(nil)
 
-type simCluster struct {
-	net   *simnet.Net
-	nodes []*zyre.Node
-	recs  []*recorder
-}
-
-func hostAddr(i int) netip.Addr {
-	return netip.AddrFrom4([4]byte{10, 0, byte(i / 250), byte(1 + i%250)})
-}
-
-// startSim starts n nodes with C Zyre's default timers on a fresh simnet.
-func startSim(t *testing.T, n int, mutate func(i int, c *zyre.Config)) *simCluster {
-	t.Helper()
-	c := &simCluster{net: simnet.New(1)}
-	for i := range n {
-		addr := hostAddr(i)
-		cfg := &zyre.Config{
-			Name:      fmt.Sprintf("s%d", i),
-			Network:   c.net.Host(addr),
-			Interface: addr.String(),
-		}
-		if mutate != nil {
-			mutate(i, cfg)
-		}
-		node, err := zyre.New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := node.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		c.nodes = append(c.nodes, node)
-		c.recs = append(c.recs, record(node))
-	}
-	return c
-}
-
-func (c *simCluster) close() {
-	for i, n := range c.nodes {
-		n.Close()
-		c.recs[i].wg.Wait()
-	}
-	c.net.Close()
-}
-
 // settle waits for d of fake time, letting every goroutine run.
 func settle(d time.Duration) {
 	time.Sleep(d)
@@ -73,30 +28,30 @@ func settle(d time.Duration) {
 
 func TestSimConvergeShoutWhisper(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := startSim(t, 5, nil)
-		defer c.close()
+		c := zyretest.NewCluster(t, 5, &zyretest.Options{Seed: 1})
+		defer c.Close()
 		settle(3 * time.Second)
-		for i, r := range c.recs {
-			if !enteredAll(ids(c.nodes, i))(r.events()) {
-				t.Fatalf("node %d did not see everyone: %s", i, describe(r.events()))
+		for i, r := range c.Recorders {
+			if !enteredAll(c.IDs(i))(r.Events()) {
+				t.Fatalf("node %d did not see everyone: %s", i, describe(r.Events()))
 			}
 		}
 		ctx := context.Background()
-		for _, n := range c.nodes[:3] {
+		for _, n := range c.Nodes[:3] {
 			if err := n.Join(ctx, "G"); err != nil {
 				t.Fatal(err)
 			}
 		}
 		settle(time.Second)
-		if err := c.nodes[4].Shout(ctx, "G", []byte("hi G"), []byte("frame 2")); err != nil {
+		if err := c.Nodes[4].Shout(ctx, "G", []byte("hi G"), []byte("frame 2")); err != nil {
 			t.Fatal(err)
 		}
-		if err := c.nodes[0].Whisper(ctx, c.nodes[3].ID(), []byte("just you")); err != nil {
+		if err := c.Nodes[0].Whisper(ctx, c.Nodes[3].ID(), []byte("just you")); err != nil {
 			t.Fatal(err)
 		}
 		settle(time.Second)
-		for i, r := range c.recs {
-			evs := r.events()
+		for i, r := range c.Recorders {
+			evs := r.Events()
 			wantShout := 0
 			if i < 3 {
 				wantShout = 1
@@ -117,16 +72,16 @@ func TestSimConvergeShoutWhisper(t *testing.T) {
 
 func TestSimEvasiveSilentExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := startSim(t, 3, nil)
-		defer c.close()
+		c := zyretest.NewCluster(t, 3, &zyretest.Options{Seed: 1})
+		defer c.Close()
 		settle(3 * time.Second)
-		victim := c.nodes[2]
+		victim := c.Nodes[2]
 		// Cut the victim off: every one of its packets and stream bytes is lost.
-		c.net.Partition([]netip.Addr{hostAddr(2)})
+		c.Net.Partition([]netip.Addr{zyretest.HostAddr(2)})
 		start := time.Now()
 		settle(40 * time.Second)
-		for _, r := range c.recs[:2] {
-			evs := r.events()
+		for _, r := range c.Recorders[:2] {
+			evs := r.Events()
 			ev := slices.IndexFunc(evs, isEvasive(victim.ID()))
 			si := slices.IndexFunc(evs, func(e zyre.Event) bool { s, ok := e.(zyre.SilentEvent); return ok && s.Peer == victim.ID() })
 			ex := slices.IndexFunc(evs, isExit(victim.ID()))
@@ -139,10 +94,10 @@ func TestSimEvasiveSilentExit(t *testing.T) {
 		}
 		_ = start
 		// Heal: the victim comes back.
-		c.net.Heal()
+		c.Net.Heal()
 		settle(5 * time.Second)
-		for _, r := range c.recs[:2] {
-			if n := count(r.events(), isEnter(victim.ID())); n != 2 {
+		for _, r := range c.Recorders[:2] {
+			if n := count(r.Events(), isEnter(victim.ID())); n != 2 {
 				t.Errorf("ENTER of the victim seen %d times after heal, want 2", n)
 			}
 		}
@@ -151,19 +106,19 @@ func TestSimEvasiveSilentExit(t *testing.T) {
 
 func TestSimShutdownGivesExitAtOnce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		c := startSim(t, 3, nil)
-		defer c.close()
+		c := zyretest.NewCluster(t, 3, &zyretest.Options{Seed: 1})
+		defer c.Close()
 		settle(3 * time.Second)
-		if err := c.nodes[0].Shutdown(context.Background()); err != nil {
+		if err := c.Nodes[0].Shutdown(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		settle(100 * time.Millisecond) // far less than any timer
-		for _, r := range c.recs[1:] {
-			if !has(isExit(c.nodes[0].ID()))(r.events()) {
-				t.Fatalf("no EXIT right after Shutdown: %s", describe(r.events()))
+		for _, r := range c.Recorders[1:] {
+			if !has(isExit(c.Nodes[0].ID()))(r.Events()) {
+				t.Fatalf("no EXIT right after Shutdown: %s", describe(r.Events()))
 			}
 		}
-		evs := c.recs[0].events()
+		evs := c.Recorders[0].Events()
 		if _, ok := evs[len(evs)-1].(zyre.StopEvent); !ok {
 			t.Errorf("last event of the stopped node is %T", evs[len(evs)-1])
 		}
@@ -173,26 +128,26 @@ func TestSimShutdownGivesExitAtOnce(t *testing.T) {
 func TestSimFiftyNodesPartitionHeal(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const n = 50
-		c := startSim(t, n, func(i int, cfg *zyre.Config) { cfg.Groups = []string{"ALL"} })
-		defer c.close()
+		c := zyretest.NewCluster(t, n, &zyretest.Options{Seed: 1, Config: func(i int, cfg *zyre.Config) { cfg.Groups = []string{"ALL"} }})
+		defer c.Close()
 		settle(5 * time.Second)
-		for i, r := range c.recs {
-			if !enteredAll(ids(c.nodes, i))(r.events()) {
+		for i, r := range c.Recorders {
+			if !enteredAll(c.IDs(i))(r.Events()) {
 				t.Fatalf("node %d has not seen all %d others", i, n-1)
 			}
 		}
 		var left, right []netip.Addr
 		for i := range n {
 			if i < n/2 {
-				left = append(left, hostAddr(i))
+				left = append(left, zyretest.HostAddr(i))
 			} else {
-				right = append(right, hostAddr(i))
+				right = append(right, zyretest.HostAddr(i))
 			}
 		}
-		c.net.Partition(left, right)
+		c.Net.Partition(left, right)
 		settle(40 * time.Second) // past the 30 s expiry
 		ctx := context.Background()
-		for i, node := range c.nodes {
+		for i, node := range c.Nodes {
 			peers, err := node.Peers(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -200,14 +155,14 @@ func TestSimFiftyNodesPartitionHeal(t *testing.T) {
 			if len(peers) != n/2-1 {
 				t.Fatalf("node %d sees %d peers during the partition, want %d", i, len(peers), n/2-1)
 			}
-			exits := count(c.recs[i].events(), func(ev zyre.Event) bool { _, ok := ev.(zyre.ExitEvent); return ok })
+			exits := count(c.Recorders[i].Events(), func(ev zyre.Event) bool { _, ok := ev.(zyre.ExitEvent); return ok })
 			if exits != n/2 {
 				t.Errorf("node %d: %d EXITs, want %d", i, exits, n/2)
 			}
 		}
-		c.net.Heal()
+		c.Net.Heal()
 		settle(5 * time.Second)
-		for i, node := range c.nodes {
+		for i, node := range c.Nodes {
 			peers, err := node.Peers(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -217,16 +172,16 @@ func TestSimFiftyNodesPartitionHeal(t *testing.T) {
 			}
 		}
 		// Every member gets a shout exactly once.
-		if err := c.nodes[7].Shout(ctx, "ALL", []byte("after heal")); err != nil {
+		if err := c.Nodes[7].Shout(ctx, "ALL", []byte("after heal")); err != nil {
 			t.Fatal(err)
 		}
 		settle(time.Second)
-		for i, r := range c.recs {
+		for i, r := range c.Recorders {
 			want := 1
 			if i == 7 {
 				want = 0
 			}
-			if got := count(r.events(), isShout("ALL", "after heal")); got != want {
+			if got := count(r.Events(), isShout("ALL", "after heal")); got != want {
 				t.Errorf("node %d got the shout %d times", i, got)
 			}
 		}

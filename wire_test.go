@@ -36,7 +36,7 @@ func startWireNode(t *testing.T, mutate func(*zyre.Config)) (*zyre.Node, *record
 		t.Fatal(err)
 	}
 	r := record(n)
-	t.Cleanup(func() { n.Close(); r.wg.Wait() })
+	t.Cleanup(func() { n.Close(); r.Wait() })
 	return n, r
 }
 
@@ -80,9 +80,9 @@ func TestGoldenVectorsIntoNode(t *testing.T) {
 		send(t, c, set.Frames(t, m))
 	}
 	id := zyre.PeerID(alpha)
-	rec.wait(t, "EXIT of alpha after its GOODBYE", has(isExit(id)))
+	rec.WaitFor(t, waitBound, "EXIT of alpha after its GOODBYE", has(isExit(id)))
 	var got []string
-	for _, ev := range rec.events() {
+	for _, ev := range rec.Events() {
 		switch e := ev.(type) {
 		case zyre.EnterEvent:
 			got = append(got, "ENTER "+e.Name+" "+e.Endpoint+" X-HELLO="+e.Headers["X-HELLO"]+" X-TYPE="+e.Headers["X-TYPE"])
@@ -226,11 +226,11 @@ func TestBadInputIsCounted(t *testing.T) {
 	hello := &zre.Hello{Sequence: 1, Endpoint: "tcp://127.0.0.1:9", Name: "good"}
 	hf, _ := hello.Append(nil)
 	send(t, gc, [][]byte{hf})
-	rec.wait(t, "ENTER of the good peer", has(isEnter(zyre.PeerID(good))))
+	rec.WaitFor(t, waitBound, "ENTER of the good peer", has(isEnter(zyre.PeerID(good))))
 	gap := &zre.Ping{Sequence: 7}
 	gf, _ := gap.Append(nil)
 	send(t, gc, [][]byte{gf})
-	rec.wait(t, "EXIT of the good peer on a sequence gap", has(isExit(zyre.PeerID(good))))
+	rec.WaitFor(t, waitBound, "EXIT of the good peer on a sequence gap", has(isExit(zyre.PeerID(good))))
 
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -244,7 +244,7 @@ func TestBadInputIsCounted(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	for _, ev := range rec.events() {
+	for _, ev := range rec.Events() {
 		if e, ok := ev.(zyre.WhisperEvent); ok {
 			t.Errorf("a whisper reached the application: %+v", e)
 		}
