@@ -1,0 +1,284 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gozyre/zyre"
+)
+
+// common holds the flags every subcommand has.
+type common struct {
+	name     string
+	iface    string
+	port     int
+	interval time.Duration
+	headers  headerFlag
+	evasive  time.Duration
+	expired  time.Duration
+	verbose  bool
+	logJSON  bool
+}
+
+// commonDefaults are the defaults of the common flags; demo changes some.
+type commonDefaults struct {
+	iface    string
+	port     int
+	interval time.Duration
+}
+
+var defaultCommon = commonDefaults{port: zyre.DefaultBeaconPort, interval: zyre.DefaultBeaconInterval}
+
+// cmdFlags is a subcommand's FlagSet and its usage text.
+type cmdFlags struct {
+	*flag.FlagSet
+	usage func()
+}
+
+// newFlagSet returns a FlagSet for a subcommand with the common flags
+// registered. It never prints or exits by itself: parse reports errors.
+func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdFlags, *common) {
+	fs := flag.NewFlagSet("zyre "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // errors are reported in one line by parse
+	c := &common{headers: headerFlag{}}
+	fs.StringVar(&c.name, "name", "", "node `name` (default: the first 6 hex digits of its UUID)")
+	fs.StringVar(&c.iface, "iface", d.iface, "network `interface` name (lo, eth0) or one of its addresses (default: $ZSYS_INTERFACE, else the first broadcast-capable interface)")
+	fs.IntVar(&c.port, "port", d.port, "UDP beacon `port`")
+	fs.DurationVar(&c.interval, "interval", d.interval, "beacon `interval`")
+	fs.Var(c.headers, "header", "`K=V` header sent to peers in HELLO (repeatable)")
+	fs.DurationVar(&c.evasive, "evasive", zyre.DefaultEvasiveTimeout, "silence after which a peer is evasive (and pinged)")
+	fs.DurationVar(&c.expired, "expired", zyre.DefaultExpiredTimeout, "silence after which a peer is gone")
+	fs.BoolVar(&c.verbose, "v", false, "debug logging to stderr")
+	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	usage := func() {
+		w := e.stdout
+		if synopsis != "" {
+			synopsis = " " + synopsis
+		}
+		fmt.Fprintf(w, "usage: zyre %s [flags]%s\n\n%s\n\nflags:\n", name, synopsis, summary)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+	return &cmdFlags{FlagSet: fs, usage: usage}, c
+}
+
+// parse parses args, allowing flags after positional arguments
+// ("zyre cat GROUP --wait 5s"), and returns the positional arguments.
+// "-h" prints the usage on stdout and returns flag.ErrHelp (exit code 0);
+// any other problem is a one-line usage error (exit code 2).
+func parse(fs *cmdFlags, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.usage()
+				return nil, err
+			}
+			return nil, usageErrorf("%v (see '%s -h')", err, fs.Name())
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if used := len(args) - len(rest); used > 0 && args[used-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+// headerFlag collects repeated --header K=V flags.
+type headerFlag map[string]string
+
+func (h headerFlag) String() string {
+	keys := make([]string, 0, len(h))
+	for k := range h {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(k + "=" + h[k])
+	}
+	return b.String()
+}
+
+func (h headerFlag) Set(s string) error {
+	k, v, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return errors.New("want K=V")
+	}
+	if len(k) > 255 {
+		return errors.New("header name longer than 255 bytes")
+	}
+	h[k] = v
+	return nil
+}
+
+// check validates the common flags (exit code 2 when bad). allowZeroPort
+// lets demo use port 0 for "pick a random one".
+func (c *common) check(allowZeroPort bool) error {
+	switch {
+	case c.port < 0 || c.port > 65535 || (c.port == 0 && !allowZeroPort):
+		return usageErrorf("invalid --port %d: want 1 to 65535", c.port)
+	case c.interval <= 0:
+		return usageErrorf("invalid --interval %v: must be positive", c.interval)
+	case c.evasive <= 0:
+		return usageErrorf("invalid --evasive %v: must be positive", c.evasive)
+	case c.expired <= 0:
+		return usageErrorf("invalid --expired %v: must be positive", c.expired)
+	case c.expired < c.evasive:
+		return usageErrorf("invalid --expired %v: shorter than --evasive %v", c.expired, c.evasive)
+	case len(c.name) > 255:
+		return usageErrorf("invalid --name: longer than 255 bytes")
+	}
+	return nil
+}
+
+// logger returns the logger the flags ask for: warnings and errors by
+// default, everything with -v; text or JSON.
+func (c *common) logger(w io.Writer) *slog.Logger {
+	level := slog.LevelWarn
+	if c.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.logJSON {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// config returns the node configuration the common flags describe.
+func (c *common) config(log *slog.Logger) *zyre.Config {
+	var headers map[string]string
+	if len(c.headers) > 0 {
+		headers = map[string]string(c.headers)
+	}
+	return &zyre.Config{
+		Name:           c.name,
+		Headers:        headers,
+		Interface:      c.iface,
+		BeaconPort:     c.port,
+		BeaconInterval: c.interval,
+		EvasiveTimeout: c.evasive,
+		ExpiredTimeout: c.expired,
+		Logger:         log,
+	}
+}
+
+// startTimeout bounds Node.Start.
+const startTimeout = 10 * time.Second
+
+// shutdownTimeout bounds a polite Shutdown; after it the node is closed.
+const shutdownTimeout = 3 * time.Second
+
+// startNode creates and starts a node. A bad configuration is a usage
+// error (exit code 2); a failure to start is exit code 1, with a hint.
+func startNode(ctx context.Context, cfg *zyre.Config) (*zyre.Node, error) {
+	n, err := zyre.New(cfg)
+	if err != nil {
+		var ce *zyre.ConfigError
+		if errors.As(err, &ce) {
+			return nil, usageErrorf("%v", err)
+		}
+		return nil, failf("%v", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+	if err := n.Start(sctx); err != nil {
+		n.Close()
+		msg := fmt.Sprintf("cannot start node: %v", err)
+		if strings.Contains(err.Error(), "interface") {
+			msg += fmt.Sprintf(" (--iface %q; interfaces here: %s)", cfg.Interface, interfaceList())
+		}
+		return nil, failf("%s", msg)
+	}
+	return n, nil
+}
+
+// interfaceList names the interfaces that are up, with their addresses.
+func interfaceList() string {
+	ifs, err := net.Interfaces()
+	if err != nil || len(ifs) == 0 {
+		return "none found"
+	}
+	var parts []string
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 {
+			continue
+		}
+		s := ifc.Name
+		if addrs, err := ifc.Addrs(); err == nil {
+			var as []string
+			for _, a := range addrs {
+				if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+					as = append(as, ipn.IP.String())
+				}
+			}
+			if len(as) > 0 {
+				s += " " + strings.Join(as, ",")
+			}
+		}
+		parts = append(parts, s)
+	}
+	if len(parts) == 0 {
+		return "none up"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// shutdown leaves politely, bounded by shutdownTimeout (then closes).
+func shutdown(n *zyre.Node) {
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	n.Shutdown(ctx)
+}
+
+// shutdownOn shuts n down when ctx ends (a signal), unless done is closed
+// first. It returns at once.
+func shutdownOn(ctx context.Context, n *zyre.Node, done <-chan struct{}) {
+	go func() {
+		select {
+		case <-ctx.Done():
+			shutdown(n)
+		case <-done:
+		}
+	}()
+}
+
+// sendSettle is how long a command waits after its last Shout or Whisper
+// before Shutdown. Shutdown's port-0 beacon travels by UDP and can overtake
+// messages still in flight on TCP; a peer that sees it first removes us and
+// drops those messages. The public API has no way to wait until the
+// outboxes are drained, so we give them this long.
+const sendSettle = 250 * time.Millisecond
+
+// sendClock remembers when the node last sent a message.
+type sendClock struct{ last atomic.Int64 }
+
+func (s *sendClock) mark() { s.last.Store(time.Now().UnixNano()) }
+
+// settle waits until sendSettle has passed since the last send.
+func (s *sendClock) settle() {
+	if last := s.last.Load(); last != 0 {
+		if d := time.Until(time.Unix(0, last).Add(sendSettle)); d > 0 {
+			time.Sleep(d)
+		}
+	}
+}
