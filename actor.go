@@ -48,6 +48,7 @@ type actor struct {
 
 	badBeacons, badMessages rateLog
 	lastCounters            engine.Counters
+	leaving, leavingBeacon  bool      // polite stop in progress; port-0 beacon pending
 	now                     time.Time // read once per loop iteration
 	beaconBuf               []byte
 }
@@ -82,7 +83,7 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 	if needIface {
 		ifc, err := resolveInterface(cfg.Interface, cfg.IPv6, custom)
 		if err != nil {
-			return nil, fmt.Errorf("zyre: interface: %w", err)
+			return nil, err
 		}
 		a.ifc = ifc
 		if cfg.Endpoint == "" {
@@ -308,6 +309,10 @@ func (a *actor) syncCounters() {
 func (a *actor) perform(o engine.Output) {
 	switch o := o.(type) {
 	case engine.SendBeacon:
+		if a.leaving && o.Port == 0 {
+			a.leavingBeacon = true // sent once the outboxes have flushed
+			return
+		}
 		a.sendBeacon(o.Port)
 	case engine.Connect:
 		a.connect(o.Peer, o.Endpoint)
@@ -490,8 +495,11 @@ func (a *actor) stop(polite bool) {
 	n := a.n
 	close(a.stopping)
 	if polite {
+		// GOODBYE goes to every peer and the outboxes flush before the
+		// port-0 beacon leaves: a beacon overtaking queued messages
+		// would make peers drop them (they remove us on the beacon).
+		a.leaving = true
 		a.step(engine.Stop{})
-		// Links were handed closeFlush by Disconnect; wait for them within a bound.
 	}
 	for id, l := range a.links {
 		delete(a.links, id)
@@ -505,7 +513,9 @@ func (a *actor) stop(polite bool) {
 	}
 	a.timer.Stop()
 	a.mbox.close()
-	a.closeSockets()
+	if a.beaconPC != nil {
+		a.beaconPC.Close() // ends the beacon reader; the send socket stays for the port-0 beacon
+	}
 	// Outboxes still flushing (GOODBYE) get flushTimeout at most, or less
 	// if Close is called meanwhile (Shutdown's context ended).
 	flushed := make(chan struct{})
@@ -518,6 +528,11 @@ func (a *actor) stop(polite bool) {
 		}
 		<-flushed
 	}
+	if a.leavingBeacon {
+		a.leaving = false
+		a.sendBeacon(0)
+	}
+	a.closeSockets()
 	a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
 	a.flushDropped()
 	n.events.push(StopEvent{}, true)

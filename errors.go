@@ -13,6 +13,7 @@ var (
 	ErrUnknownPeer  = errors.New("zyre: unknown peer")
 	ErrInvalidGroup = errors.New("zyre: group name must be 1 to 255 bytes")
 	ErrBackpressure = errors.New("zyre: peer outbox full")
+	ErrNoInterface  = errors.New("zyre: network interface not found or unusable")
 )
 
 // ConfigError reports an invalid Config field.

@@ -77,7 +77,7 @@ func Example() {
 	// alice sees bob enter
 	// bob shouts to CHAT: hello, CHAT
 	// bob whispers: just for you
-	// bob left: beacon port 0
+	// bob left: goodbye
 }
 
 // Events is the usual way to consume a node: a range loop over its

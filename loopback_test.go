@@ -3,6 +3,7 @@ package zyre_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -348,5 +349,16 @@ func TestLoopbackDropWhenFull(t *testing.T) {
 	}
 	if dropped == 0 || slow.Stats().EventsDropped != dropped {
 		t.Errorf("dropped %d (DroppedEvents), counter %d, whispers %d", dropped, slow.Stats().EventsDropped, whispers)
+	}
+}
+
+func TestNoSuchInterface(t *testing.T) {
+	n, err := zyre.New(&zyre.Config{Interface: "nosuchif0", BeaconPort: loopbackPort()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	if err := n.Start(t.Context()); !errors.Is(err, zyre.ErrNoInterface) {
+		t.Fatalf("Start = %v, want ErrNoInterface", err)
 	}
 }

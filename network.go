@@ -2,7 +2,6 @@ package zyre
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -61,7 +60,6 @@ type iface struct {
 	Broadcast netip.Addr // beacon destination (IPv4 broadcast or IPv6 multicast)
 }
 
-var errNoInterface = errors.New("no usable network interface")
 
 // resolveInterface turns Config.Interface into addresses. With a custom
 // Network the spec must be an address, and beacons go to the limited
@@ -75,7 +73,7 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 			}
 			return iface{Name: spec, Addr: a, Broadcast: netip.AddrFrom4([4]byte{255, 255, 255, 255})}, nil
 		} else if custom {
-			return iface{}, fmt.Errorf("interface %q: with a custom Network, Interface must be an IP address", spec)
+			return iface{}, fmt.Errorf("%w: %q: with a custom Network, Interface must be an IP address", ErrNoInterface, spec)
 		}
 	}
 	ifs, err := net.Interfaces()
@@ -127,9 +125,9 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 		}
 	}
 	if spec == "" {
-		return iface{}, errNoInterface
+		return iface{}, fmt.Errorf("%w: no up, broadcast-capable interface with an address", ErrNoInterface)
 	}
-	return iface{}, fmt.Errorf("interface %q not found or has no usable address", spec)
+	return iface{}, fmt.Errorf("%w: %q", ErrNoInterface, spec)
 }
 
 func directedBroadcast(a netip.Addr, ones int) netip.Addr {
