@@ -47,6 +47,8 @@ type actor struct {
 	wg         sync.WaitGroup
 
 	badBeacons, badMessages rateLog
+	rejects                 rateLog
+	keys                    provenKeys // CURVE: key proved per mailbox routing id
 	lastCounters            engine.Counters
 	leaving, leavingBeacon  bool      // polite stop in progress; port-0 beacon pending
 	now                     time.Time // read once per loop iteration
@@ -140,14 +142,15 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		Groups:         cfg.Groups,
 		Endpoint:       a.endpoint,
 		Port:           laddr.Port(),
-		BeaconVersion:  1,
+		BeaconVersion:  a.beaconVersion(),
+		PublicKey:      a.publicKey(),
 		BeaconInterval: beaconInterval,
 		EvasiveTimeout: cfg.EvasiveTimeout,
 		SilentTimeout:  cfg.SilentTimeout,
 		ExpiredTimeout: cfg.ExpiredTimeout,
 		Logger:         a.log,
 	})
-	mbox, err := newMailbox(ln, *cfg, a.log)
+	mbox, err := newMailbox(ln, *cfg, a.serverMechanism(), a.log)
 	if err != nil {
 		a.closeSockets()
 		return nil, fmt.Errorf("zyre: mailbox: %w", err)
@@ -218,6 +221,10 @@ func (a *actor) run() {
 			}
 			a.step(engine.Tick{})
 			a.pruneClosing()
+			if a.n.cfg.Curve != nil && a.keys.len() > 2*len(a.links)+64 {
+				// Keys of clients that never became peers.
+				a.keys.prune(func(id string) bool { _, ok := a.links[zre.UUID([]byte(id)[1:])]; return ok })
+			}
 			a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
 		case c := <-n.cmds:
 			c.run(a)
@@ -315,7 +322,7 @@ func (a *actor) perform(o engine.Output) {
 		}
 		a.sendBeacon(o.Port)
 	case engine.Connect:
-		a.connect(o.Peer, o.Endpoint)
+		a.connect(o.Peer, o.Endpoint, o.PublicKey)
 	case engine.Disconnect:
 		if l := a.links[o.Peer]; l != nil {
 			delete(a.links, o.Peer)
@@ -334,7 +341,7 @@ func (a *actor) sendBeacon(port uint16) {
 	if a.sendPC == nil {
 		return
 	}
-	b := beacon.Beacon{Version: 1, ID: zre.UUID(a.n.id), Port: port}
+	b := beacon.Beacon{Version: a.beaconVersion(), ID: zre.UUID(a.n.id), Port: port, PublicKey: a.publicKey()}
 	a.beaconBuf = b.Append(a.beaconBuf[:0])
 	if _, err := a.sendPC.WriteTo(a.beaconBuf, net.UDPAddrFromAddrPort(a.bcastTo)); err != nil {
 		a.badBeacons.note(a.log, "beacon send failed", "err", err, "to", a.bcastTo.String())
@@ -343,18 +350,22 @@ func (a *actor) sendBeacon(port uint16) {
 	a.n.stats.beaconsSent.Add(1)
 }
 
-func (a *actor) connect(peer zre.UUID, endpoint string) {
+func (a *actor) connect(peer zre.UUID, endpoint string, key []byte) {
 	if old := a.links[peer]; old != nil {
 		a.n.ready.CompareAndDelete(PeerID(peer), old.out)
 		old.out.close()
 	}
 	ap, err := parseEndpoint(endpoint)
+	var mech zmtp.Mechanism
+	if err == nil {
+		mech, err = a.clientMechanism(key)
+	}
 	if err != nil {
 		a.log.Warn("peer endpoint unusable", "peer", peer.String(), "endpoint", endpoint, "err", err)
 		a.links[peer] = &link{out: closedOutbox()}
 		return
 	}
-	a.links[peer] = &link{out: newOutbox(a, peer, ap)}
+	a.links[peer] = &link{out: newOutbox(a, peer, ap, mech)}
 }
 
 // full reports whether peer's outbox has no room for application data,
@@ -411,6 +422,9 @@ func (a *actor) emit(ev engine.Event) {
 		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
 	case engine.EventExit:
 		a.n.ready.Delete(id)
+		if a.n.cfg.Curve != nil {
+			a.keys.forget(append([]byte{1}, ev.Peer[:]...))
+		}
 		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
 	case engine.EventJoin:
 		out = JoinEvent{Peer: id, Name: ev.Name, Group: ev.Group}
@@ -486,6 +500,14 @@ func (a *actor) receive(m zmtp.Message) {
 		a.step(engine.BadMessage{From: from, Err: err})
 		return
 	}
+	if h, ok := msg.(*zre.Hello); ok && !a.helloKeyMatches(id, h) {
+		// The peer announces a key it did not prove: refuse it.
+		a.n.stats.peersRejected.Add(1)
+		a.rejects.note(a.log, "CURVE peer announced a key it did not prove: refused", "peer", from.String())
+		a.mbox.r.Disconnect(id)
+		a.keys.forget(id)
+		return
+	}
 	a.n.stats.messagesReceived.Add(1)
 	a.step(engine.MessageIn{From: from, Msg: msg})
 }
@@ -552,6 +574,20 @@ func (a *actor) livenessWhilePaused() {
 			a.step(engine.Activity{From: peer})
 		}
 	}
+}
+
+func (a *actor) beaconVersion() uint8 {
+	if a.n.cfg.Curve != nil {
+		return 3
+	}
+	return 1
+}
+
+func (a *actor) publicKey() [32]byte {
+	if a.n.cfg.Curve != nil {
+		return a.n.cfg.Curve.Public
+	}
+	return [32]byte{}
 }
 
 // pruneClosing forgets disconnected outboxes that have finished.

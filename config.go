@@ -77,6 +77,22 @@ type Config struct {
 	// that sends more is disconnected. Default 256 MiB.
 	MaxMessageSize int64
 
+	// Curve, when set, turns on CURVE mode with this long-term key pair:
+	// every connection is encrypted and authenticated (CurveZMQ), beacons
+	// are the 54-byte version 3 that carry the public key, and HELLO
+	// carries the X-PUBLICKEY header, as C Zyre does. CURVE nodes and
+	// plain nodes do not see each other.
+	Curve *KeyPair
+	// AllowKeys, when not nil, is the list of public keys allowed to
+	// connect to this node in CURVE mode; others are refused during the
+	// handshake (counted in Stats.PeersRejected and logged) and never
+	// reach the application.
+	AllowKeys []PublicKey
+	// Authorize, when set, is asked (after AllowKeys) whether a peer with
+	// this ID that proved this key in the CURVE handshake may connect. It
+	// runs on a connection goroutine and must not block for long.
+	Authorize func(id PeerID, key PublicKey) bool
+
 	// Network carries the node's traffic. Nil: the operating system's
 	// network. simnet provides an in-memory one for tests.
 	Network Network
@@ -160,6 +176,12 @@ func (c *Config) validate() error {
 	}
 	if c.OutboxLen < 0 {
 		return bad("OutboxLen", "negative")
+	}
+	if c.Curve != nil && c.Curve.internal().Validate() != nil {
+		return &ConfigError{Field: "Curve", Err: c.Curve.internal().Validate()}
+	}
+	if c.Curve == nil && (c.AllowKeys != nil || c.Authorize != nil) {
+		return bad("AllowKeys", "needs Curve: peers are authenticated only in CURVE mode")
 	}
 	if c.Endpoint != "" {
 		if _, err := parseEndpoint(c.Endpoint); err != nil {

@@ -26,9 +26,9 @@ type mailbox struct {
 	done   chan struct{}
 }
 
-func newMailbox(ln net.Listener, cfg Config, log *slog.Logger) (*mailbox, error) {
+func newMailbox(ln net.Listener, cfg Config, mech zmtp.Mechanism, log *slog.Logger) (*mailbox, error) {
 	r, err := zmtp.NewRouter(ln, zmtp.RouterConfig{
-		Conn:     zmtp.Config{SocketType: zmtp.SocketRouter, MaxMessageSize: cfg.MaxMessageSize, Logger: log},
+		Conn:     zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: mech, MaxMessageSize: cfg.MaxMessageSize, Logger: log},
 		QueueLen: 1024,
 	})
 	if err != nil {

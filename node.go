@@ -460,11 +460,14 @@ func addrOf(a net.Addr) netip.Addr {
 // rateLog logs at most one Warn per interval for a kind of bad input and
 // counts the rest into the next one.
 type rateLog struct {
+	mu         sync.Mutex
 	last       time.Time
 	suppressed int
 }
 
 func (r *rateLog) note(log *slog.Logger, msg string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	now := time.Now()
 	if now.Sub(r.last) < 10*time.Second {
 		r.suppressed++

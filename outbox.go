@@ -48,7 +48,7 @@ type outbox struct {
 // what is queued (GOODBYE on Shutdown, for example).
 const flushTimeout = 2 * time.Second
 
-func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort) *outbox {
+func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism) *outbox {
 	id := make([]byte, 17)
 	id[0] = 1
 	copy(id[1:], a.n.id[:])
@@ -61,6 +61,7 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort) *outbox {
 		zcfg: zmtp.Config{
 			SocketType:     zmtp.SocketDealer,
 			Identity:       id,
+			Mechanism:      mech,
 			MaxMessageSize: a.n.cfg.MaxMessageSize,
 			Logger:         a.log,
 		},

@@ -20,6 +20,7 @@ type Stats struct {
 	OutboxFull          uint64 // messages not queued because a peer's outbox was full
 	EventsDropped       uint64 // data events discarded under DropWhenFull
 	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
+	PeersRejected       uint64 // CURVE peers refused: key not allowed, or HELLO key not the proven one
 }
 
 // counters is the atomic form of Stats; the actor writes, Stats reads.
@@ -27,6 +28,7 @@ type counters struct {
 	beaconsSent, beaconsReceived, beaconsBad                   atomic.Uint64
 	messagesSent, messagesReceived, messagesBad, badIdentities atomic.Uint64
 	outboxFull, eventsDropped, handshakesFailed                atomic.Uint64
+	peersRejected                                              atomic.Uint64
 	// engine counters, copied after each step that changed them
 	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
 	peersExpired, peersUnresponsive                             atomic.Uint64
@@ -50,5 +52,6 @@ func (c *counters) snapshot() Stats {
 		OutboxFull:          c.outboxFull.Load(),
 		EventsDropped:       c.eventsDropped.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),
+		PeersRejected:       c.peersRejected.Load(),
 	}
 }
