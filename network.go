@@ -60,7 +60,6 @@ type iface struct {
 	Broadcast netip.Addr // beacon destination (IPv4 broadcast or IPv6 multicast)
 }
 
-
 // resolveInterface turns Config.Interface into addresses. With a custom
 // Network the spec must be an address, and beacons go to the limited
 // broadcast address (or ff02::1).
