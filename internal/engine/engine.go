@@ -493,7 +493,9 @@ func (e *Engine) onHello(now mono, from zre.UUID, h *zre.Hello, out []Output) []
 	p.name = h.Name
 	p.headers = h.Headers
 	e.refresh(p, now) // ready: the evasive timer now applies
-	e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer entered", peerAttr(p.id), slog.String("name", p.name), slog.String("endpoint", p.endpoint))
+	if e.log.Enabled(e.ctx, slog.LevelInfo) {
+		e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer entered", peerAttr(p.id), slog.String("name", p.name), slog.String("endpoint", p.endpoint))
+	}
 	out = append(out, Emit{Event{Type: EventEnter, Peer: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(h.Headers)}})
 	for _, g := range h.Groups {
 		if e.addMember(p, g) {
@@ -725,7 +727,9 @@ func (e *Engine) mono(now time.Time) mono {
 // out of every group without LEAVE events, then Disconnect.
 func (e *Engine) remove(p *peer, reason string, out []Output) []Output {
 	if p.ready {
-		e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer exited", peerAttr(p.id), slog.String("name", p.name), slog.String("reason", reason))
+		if e.log.Enabled(e.ctx, slog.LevelInfo) {
+			e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer exited", peerAttr(p.id), slog.String("name", p.name), slog.String("reason", reason))
+		}
 		out = append(out, Emit{Event{Type: EventExit, Peer: p.id, Name: p.name, Reason: reason}})
 	} else {
 		if e.debugOn() {
