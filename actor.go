@@ -32,6 +32,10 @@ type actor struct {
 	beaconC  chan engine.BeaconIn
 	mbox     *mailbox
 
+	hub     *hub                   // gossip (Config.GossipBind, GossipConnect); nil without
+	gossipC chan gossipFound       // from the hub
+	exited  map[zre.UUID]time.Time // with gossip: peers that exited, and when
+
 	links   map[zre.UUID]*link
 	closing map[*outbox]struct{} // disconnected outboxes still flushing
 
@@ -135,12 +139,16 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 	if cfg.DisableBeacon {
 		beaconInterval = 0
 	}
+	advertised := a.endpoint
+	if cfg.AdvertisedEndpoint != "" {
+		advertised = cfg.AdvertisedEndpoint
+	}
 	a.eng = engine.New(engine.Config{
 		ID:             zre.UUID(n.id),
 		Name:           n.name,
 		Headers:        headerList(cfg.Headers),
 		Groups:         cfg.Groups,
-		Endpoint:       a.endpoint,
+		Endpoint:       advertised,
 		Port:           laddr.Port(),
 		BeaconVersion:  a.beaconVersion(),
 		PublicKey:      a.publicKey(),
@@ -156,6 +164,13 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		return nil, fmt.Errorf("zyre: mailbox: %w", err)
 	}
 	a.mbox = mbox
+	if cfg.GossipBind != "" || len(cfg.GossipConnect) > 0 {
+		if err := a.startGossip(ctx, advertised); err != nil {
+			a.mbox.close()
+			a.closeSockets()
+			return nil, fmt.Errorf("zyre: gossip: %w", err)
+		}
+	}
 	a.timer = time.NewTimer(0)
 	if a.beaconPC != nil {
 		a.wg.Go(func() { a.beaconLoop(a.beaconPC) })
@@ -241,6 +256,8 @@ func (a *actor) run() {
 			}
 		case b := <-a.beaconC:
 			a.step(b)
+		case f := <-a.gossipC:
+			a.onGossip(f)
 		case batch := <-inbound:
 			for _, m := range batch {
 				a.receive(m)
@@ -422,6 +439,9 @@ func (a *actor) emit(ev engine.Event) {
 		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
 	case engine.EventExit:
 		a.n.ready.Delete(id)
+		if a.exited != nil {
+			a.exited[ev.Peer] = time.Now()
+		}
 		if a.n.cfg.Curve != nil {
 			a.keys.forget(append([]byte{1}, ev.Peer[:]...))
 		}
@@ -516,6 +536,9 @@ func (a *actor) receive(m zmtp.Message) {
 func (a *actor) stop(polite bool) {
 	n := a.n
 	close(a.stopping)
+	if a.hub != nil {
+		a.hub.signal(polite) // withdraws our tuple while GOODBYEs go out
+	}
 	if polite {
 		// GOODBYE goes to every peer and the outboxes flush before the
 		// port-0 beacon leaves: a beacon overtaking queued messages
@@ -553,6 +576,13 @@ func (a *actor) stop(polite bool) {
 	if a.leavingBeacon {
 		a.leaving = false
 		a.sendBeacon(0)
+	}
+	if a.hub != nil {
+		select {
+		case <-a.hub.done:
+		case <-n.quit:
+			a.hub.stop(false)
+		}
 	}
 	a.closeSockets()
 	a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 )
 
@@ -52,6 +53,33 @@ type Config struct {
 	// (port 0 picks one). Default: the interface address and the first
 	// free port from 49152 up, as RFC 36 and czmq do.
 	Endpoint string
+
+	// AdvertisedEndpoint, when set, is the endpoint announced to peers
+	// (in HELLO and in the gossip tuple) instead of the mailbox's own
+	// address: for NAT, port forwarding and containers, where peers must
+	// connect to another address than the one the mailbox binds. It must
+	// be "tcp://IP:PORT" with a specific address and port. Beacons still
+	// carry the mailbox's port and come from the interface's address.
+	AdvertisedEndpoint string
+
+	// GossipBind, when set, makes the node a gossip server as well:
+	// other nodes (and servers) may connect to it there, "tcp://ADDR:PORT"
+	// (port 0 picks a free one). See GossipConnect.
+	GossipBind string
+	// GossipConnect lists gossip servers to connect to, "tcp://IP:PORT"
+	// (a GossipServer, another node's GossipBind, or C Zyre's zgossip).
+	// With GossipBind or GossipConnect set, the node publishes its tuple
+	// (its UUID and AdvertisedEndpoint or mailbox endpoint, with its
+	// public key in CURVE mode, as C Zyre does) and connects to every
+	// node whose tuple it learns: discovery across subnets, where
+	// beacons do not reach. Unlike C Zyre, beacons keep working alongside
+	// unless DisableBeacon is set, and a peer found both ways is one
+	// peer. The tuple's time to live is ExpiredTimeout; it is republished
+	// every third of that and withdrawn by Shutdown. The node reconnects
+	// to each server, with a growing randomised delay, whenever the
+	// connection fails; peers already found stay, since peers talk to
+	// each other directly.
+	GossipConnect []string
 
 	// EvasiveTimeout is the silence after which a peer gets a PING and an
 	// EvasiveEvent. Default 5 s.
@@ -132,6 +160,7 @@ func (c *Config) withDefaults() Config {
 	if out.MaxMessageSize == 0 {
 		out.MaxMessageSize = DefaultMaxMessageSize
 	}
+	out.GossipConnect = slices.Clone(out.GossipConnect)
 	if out.Network == nil {
 		out.Network = osNetwork{}
 	}
@@ -186,6 +215,21 @@ func (c *Config) validate() error {
 	if c.Endpoint != "" {
 		if _, err := parseEndpoint(c.Endpoint); err != nil {
 			return &ConfigError{Field: "Endpoint", Err: err}
+		}
+	}
+	if c.AdvertisedEndpoint != "" {
+		if err := checkGossipEndpoint(c.AdvertisedEndpoint); err != nil {
+			return &ConfigError{Field: "AdvertisedEndpoint", Err: err}
+		}
+	}
+	if c.GossipBind != "" {
+		if _, err := parseEndpoint(c.GossipBind); err != nil {
+			return &ConfigError{Field: "GossipBind", Err: err}
+		}
+	}
+	for _, ep := range c.GossipConnect {
+		if err := checkGossipEndpoint(ep); err != nil {
+			return &ConfigError{Field: "GossipConnect", Err: err}
 		}
 	}
 	return nil

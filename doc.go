@@ -54,6 +54,21 @@
 // PeersByGroup, OwnGroups, PeerGroups) round-trip to the node's goroutine
 // and take a context too. ID, Name, Endpoint and Stats never block.
 //
+// # Gossip: discovery beyond the broadcast domain
+//
+// UDP beacons do not cross routers. Where peers are on other subnets, in
+// containers or behind NAT, nodes find each other through ZGossip, as C
+// Zyre does: start a GossipServer (or the "zyre gossip" command)
+// somewhere every node can reach, and set Config.GossipConnect on the
+// nodes. Each node publishes its UUID and endpoint (AdvertisedEndpoint,
+// if the address peers must use differs from the mailbox's own) and
+// connects directly to every node it learns of; the server only relays
+// tuples, so peers stay connected while it restarts. Unlike C Zyre,
+// beacons keep working alongside gossip unless DisableBeacon is set, and
+// a peer found both ways is one peer. A peer found by gossip that stops
+// answering leaves like any other (EVASIVE, then EXIT after
+// ExpiredTimeout) and does not come back until it is seen alive again.
+//
 // # Networks
 //
 // Config.Network chooses the network: nil is the operating system's; the
@@ -66,5 +81,5 @@
 //   - 43/ZRE (draft): beacons with a CURVE key
 //   - 37/ZMTP 3.1, accepting 23/ZMTP 3.0 peers
 //   - 25/ZMTP-CURVE, 26/CurveZMQ, 32/Z85 (planned)
-//   - czmq's ZGossip (planned)
+//   - czmq's ZGossip (zgossip_msg), with tuple TTLs and withdrawal
 package zyre

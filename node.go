@@ -38,6 +38,7 @@ type Node struct {
 	started  bool
 	closed   bool
 	endpoint atomic.Value // string, set by Start
+	gossipEP atomic.Value // string, set by Start (GossipBind)
 
 	quit    chan struct{} // closed by Close: the actor stops at once
 	polite  chan struct{} // closed by Shutdown: the actor leaves politely
@@ -92,6 +93,7 @@ func New(cfg *Config) (*Node, error) {
 		done:   make(chan struct{}),
 	}
 	n.endpoint.Store("")
+	n.gossipEP.Store("")
 	return n, nil
 }
 
@@ -104,6 +106,11 @@ func (n *Node) Name() string { return n.name }
 // Endpoint returns the node's mailbox, e.g. "tcp://127.0.0.1:49152", once
 // Start has returned; "" before.
 func (n *Node) Endpoint() string { return n.endpoint.Load().(string) }
+
+// GossipEndpoint returns where the node serves gossip to other nodes
+// (Config.GossipBind, with the port filled in) once Start has returned;
+// "" before, or without GossipBind.
+func (n *Node) GossipEndpoint() string { return n.gossipEP.Load().(string) }
 
 // Stats returns a snapshot of the node's counters.
 func (n *Node) Stats() Stats { return n.stats.snapshot() }
@@ -125,6 +132,9 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 	n.started = true
 	n.endpoint.Store(a.endpoint)
+	if a.hub != nil {
+		n.gossipEP.Store(a.hub.endpoint)
+	}
 	go a.run()
 	return nil
 }

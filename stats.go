@@ -21,6 +21,18 @@ type Stats struct {
 	EventsDropped       uint64 // data events discarded under DropWhenFull
 	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
 	PeersRejected       uint64 // CURVE peers refused: key not allowed, or HELLO key not the proven one
+
+	// Gossip (Config.GossipBind, GossipConnect); all zero without it.
+	GossipTuples           uint64 // gauge: tuples in the node's gossip store now, its own included
+	GossipRemotes          uint64 // gauge: gossip servers connected now
+	GossipClients          uint64 // gauge: gossip clients connected now (GossipBind)
+	GossipDelivered        uint64 // tuples learned: new keys or changed values
+	GossipDiscovered       uint64 // peers handed to the protocol engine from gossip
+	GossipIgnored          uint64 // learned tuples not used: not node tuples, other security mode, stale copies of peers that exited, or the node too busy to take them, or the node too busy to take them
+	GossipMessagesSent     uint64 // ZGossip messages queued to servers and clients
+	GossipMessagesReceived uint64 // ZGossip messages received
+	GossipBytesSent        uint64 // bytes of those messages on the wire (ZMTP framing included, handshakes not)
+	GossipBytesReceived    uint64 // likewise, received
 }
 
 // counters is the atomic form of Stats; the actor writes, Stats reads.
@@ -32,6 +44,7 @@ type counters struct {
 	// engine counters, copied after each step that changed them
 	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
 	peersExpired, peersUnresponsive                             atomic.Uint64
+	gossip                                                      hubCounters // written by the node's gossip hub
 }
 
 func (c *counters) snapshot() Stats {
@@ -53,5 +66,16 @@ func (c *counters) snapshot() Stats {
 		EventsDropped:       c.eventsDropped.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),
 		PeersRejected:       c.peersRejected.Load(),
+
+		GossipTuples:           uint64(c.gossip.tuples.Load()),
+		GossipRemotes:          uint64(c.gossip.remotes.Load()),
+		GossipClients:          uint64(c.gossip.clients.Load()),
+		GossipDelivered:        c.gossip.delivered.Load(),
+		GossipDiscovered:       c.gossip.discovered.Load(),
+		GossipIgnored:          c.gossip.ignored.Load(),
+		GossipMessagesSent:     c.gossip.msgsSent.Load(),
+		GossipMessagesReceived: c.gossip.msgsRecv.Load(),
+		GossipBytesSent:        c.gossip.bytesSent.Load(),
+		GossipBytesReceived:    c.gossip.bytesRecv.Load(),
 	}
 }

@@ -210,6 +210,15 @@ func TestBadCommandLine(t *testing.T) {
 		{"ping", "--count", "-1"},
 		{"demo", "--nodes", "1"},
 		{"chat", "--group", ""},
+		{"events", "--no-beacon"},
+		{"events", "--allow", "keys.txt"},
+		{"events", "--cert", "/nonexistent/zyre.cert"},
+		{"events", "--iface", "127.0.0.1", "--gossip-connect", "tcp://nohost:5670"},
+		{"events", "--iface", "127.0.0.1", "--advertise", "tcp://0.0.0.0:5670"},
+		{"gossip"},
+		{"gossip", "--bind", "tcp://nohost:1"},
+		{"gossip", "--bind", "tcp://127.0.0.1:0", "--status", "-1s"},
+		{"keygen", "extra"},
 	} {
 		code, out, errOut := runZyre(t, args...)
 		lines := strings.Split(strings.TrimRight(errOut, "\n"), "\n")

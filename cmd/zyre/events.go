@@ -166,9 +166,14 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 			Peer     string `json:"peer"`
 			Name     string `json:"name"`
 			Endpoint string `json:"endpoint"`
-		}{"READY", node.ID().String(), node.Name(), node.Endpoint()})
+			Gossip   string `json:"gossip,omitempty"` // --gossip-bind, port filled in
+		}{"READY", node.ID().String(), node.Name(), node.Endpoint(), node.GossipEndpoint()})
 	} else {
-		out.line(fmt.Sprintf("READY %s %s endpoint=%s", node.ID(), node.Name(), node.Endpoint()))
+		line := fmt.Sprintf("READY %s %s endpoint=%s", node.ID(), node.Name(), node.Endpoint())
+		if g := node.GossipEndpoint(); g != "" {
+			line += " gossip=" + g
+		}
+		out.line(line)
 	}
 
 	var sent sendClock

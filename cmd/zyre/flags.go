@@ -8,6 +8,8 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync/atomic"
@@ -27,6 +29,17 @@ type common struct {
 	expired  time.Duration
 	verbose  bool
 	logJSON  bool
+
+	gossipConnect endpointList
+	gossipBind    string
+	advertise     string
+	certFile      string
+	allowFile     string
+	noBeacon      bool
+
+	// loaded by check from certFile and allowFile
+	curve *zyre.KeyPair
+	allow []zyre.PublicKey
 }
 
 // commonDefaults are the defaults of the common flags; demo changes some.
@@ -47,9 +60,8 @@ type cmdFlags struct {
 // newFlagSet returns a FlagSet for a subcommand with the common flags
 // registered. It never prints or exits by itself: parse reports errors.
 func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdFlags, *common) {
-	fs := flag.NewFlagSet("zyre "+name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {} // errors are reported in one line by parse
+	cf := newBareFlagSet(e, name, synopsis, summary)
+	fs := cf.FlagSet
 	c := &common{headers: headerFlag{}}
 	fs.StringVar(&c.name, "name", "", "node `name` (default: the first 6 hex digits of its UUID)")
 	fs.StringVar(&c.iface, "iface", d.iface, "network `interface` name (lo, eth0) or one of its addresses (default: $ZSYS_INTERFACE, else the first broadcast-capable interface)")
@@ -60,6 +72,21 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 	fs.DurationVar(&c.expired, "expired", zyre.DefaultExpiredTimeout, "silence after which a peer is gone")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging to stderr")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.Var(&c.gossipConnect, "gossip-connect", "gossip server `endpoint` to find peers through, tcp://IP:PORT (repeatable): discovery across subnets")
+	fs.StringVar(&c.gossipBind, "gossip-bind", "", "also serve gossip to other nodes at this `endpoint`, tcp://ADDR:PORT")
+	fs.StringVar(&c.advertise, "advertise", "", "`endpoint` announced to peers instead of the mailbox's own, tcp://IP:PORT (NAT, containers)")
+	fs.StringVar(&c.certFile, "cert", "", "CURVE certificate `file` (czmq zcert; see 'zyre keygen'): encrypt and authenticate every connection")
+	fs.StringVar(&c.allowFile, "allow", "", "with --cert, accept only these peers: a `file` of Z85 public keys, one per line ('#' lines and text after a key are comments), or a directory of czmq public certificates")
+	fs.BoolVar(&c.noBeacon, "no-beacon", false, "no UDP beacons: find peers through gossip only")
+	return cf, c
+}
+
+// newBareFlagSet returns a FlagSet for a subcommand without the common
+// (node) flags.
+func newBareFlagSet(e *env, name, synopsis, summary string) *cmdFlags {
+	fs := flag.NewFlagSet("zyre "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // errors are reported in one line by parse
 	usage := func() {
 		w := e.stdout
 		if synopsis != "" {
@@ -70,7 +97,7 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 		fs.PrintDefaults()
 		fs.SetOutput(io.Discard)
 	}
-	return &cmdFlags{FlagSet: fs, usage: usage}, c
+	return &cmdFlags{FlagSet: fs, usage: usage}
 }
 
 // parse parses args, allowing flags after positional arguments
@@ -146,19 +173,113 @@ func (c *common) check(allowZeroPort bool) error {
 		return usageErrorf("invalid --expired %v: shorter than --evasive %v", c.expired, c.evasive)
 	case len(c.name) > 255:
 		return usageErrorf("invalid --name: longer than 255 bytes")
+	case c.noBeacon && len(c.gossipConnect) == 0 && c.gossipBind == "":
+		return usageErrorf("--no-beacon needs --gossip-connect or --gossip-bind: the node would find no one")
+	case c.allowFile != "" && c.certFile == "":
+		return usageErrorf("--allow needs --cert: peers are authenticated in CURVE mode only")
+	}
+	c.gossipBind = withScheme(c.gossipBind)
+	c.advertise = withScheme(c.advertise)
+	if c.certFile != "" {
+		kp, err := zyre.LoadCertificate(c.certFile)
+		if err != nil {
+			return usageErrorf("--cert: %v", err)
+		}
+		if kp.Secret == ([32]byte{}) {
+			return usageErrorf("--cert %s: no secret key (is %s_secret there?)", c.certFile, c.certFile)
+		}
+		c.curve = &kp
+	}
+	if c.allowFile != "" {
+		keys, err := loadAllowList(c.allowFile)
+		if err != nil {
+			return usageErrorf("--allow: %v", err)
+		}
+		c.allow = keys
 	}
 	return nil
 }
 
+// endpointList collects repeated endpoint flags; "IP:PORT" gets tcp://.
+type endpointList []string
+
+func (l *endpointList) String() string { return strings.Join(*l, ",") }
+func (l *endpointList) Set(v string) error {
+	if v == "" {
+		return errors.New("empty endpoint")
+	}
+	*l = append(*l, withScheme(v))
+	return nil
+}
+
+// withScheme turns "IP:PORT" into "tcp://IP:PORT" (anything else is kept
+// for zyre.New to judge).
+func withScheme(ep string) string {
+	if ep != "" && !strings.Contains(ep, "://") {
+		return "tcp://" + ep
+	}
+	return ep
+}
+
+// loadAllowList reads the public keys of --allow: a file of Z85 keys, one
+// per line (see the flag's help for comments), or a directory of czmq
+// certificates (each file but the "_secret" ones).
+func loadAllowList(path string) ([]zyre.PublicKey, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	keys := []zyre.PublicKey{} // not nil: an empty list allows no one
+	if st.IsDir() {
+		entries, err := os.ReadDir(path)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range entries {
+			if !e.Type().IsRegular() || strings.HasSuffix(e.Name(), "_secret") || strings.HasPrefix(e.Name(), ".") {
+				continue
+			}
+			kp, err := zyre.LoadCertificate(filepath.Join(path, e.Name()))
+			if err != nil {
+				return nil, err
+			}
+			keys = append(keys, kp.Public)
+		}
+		return keys, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	for i, line := range strings.Split(string(data), "\n") {
+		// '#' is a Z85 character, so it cannot start a comment inside a
+		// key; but no 32-byte key's Z85 text starts with it (its first
+		// digit is at most 82 of 85), so a line starting with '#' is a
+		// comment. Words after the key are comments too.
+		f := strings.Fields(line)
+		if len(f) == 0 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		k, err := zyre.ParsePublicKey(f[0])
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %v", path, i+1, err)
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}
+
 // logger returns the logger the flags ask for: warnings and errors by
 // default, everything with -v; text or JSON.
-func (c *common) logger(w io.Writer) *slog.Logger {
+func (c *common) logger(w io.Writer) *slog.Logger { return newLogger(w, c.verbose, c.logJSON) }
+
+func newLogger(w io.Writer, verbose, asJSON bool) *slog.Logger {
 	level := slog.LevelWarn
-	if c.verbose {
+	if verbose {
 		level = slog.LevelDebug
 	}
 	opts := &slog.HandlerOptions{Level: level}
-	if c.logJSON {
+	if asJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
@@ -179,6 +300,13 @@ func (c *common) config(log *slog.Logger) *zyre.Config {
 		EvasiveTimeout: c.evasive,
 		ExpiredTimeout: c.expired,
 		Logger:         log,
+
+		DisableBeacon:      c.noBeacon,
+		GossipConnect:      c.gossipConnect,
+		GossipBind:         c.gossipBind,
+		AdvertisedEndpoint: c.advertise,
+		Curve:              c.curve,
+		AllowKeys:          c.allow,
 	}
 }
 

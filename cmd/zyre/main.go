@@ -1,6 +1,7 @@
 // Command zyre is a small toolbox over package zyre: a demo of several nodes
 // in one process, an interactive chat, a cat for groups, a time shouter, a
-// pinger, a peer lister and a JSON-lines scripting interface.
+// pinger, a peer lister, a JSON-lines scripting interface, a gossip server
+// (discovery across subnets) and a CURVE key generator.
 //
 // Usage:
 //
@@ -39,6 +40,8 @@ var commands = []command{
 	{"ping", "", "ping every peer by whisper and print round-trip times", runPing},
 	{"peers", "", "wait, then list the peers found", runPeers},
 	{"events", "", "print events (one JSON object per line with --json); read commands on stdin", runEvents},
+	{"gossip", "", "run a gossip server, so that nodes find each other across subnets", runGossip},
+	{"keygen", "", "make a CURVE key pair (czmq certificate files) for --cert", runKeygen},
 }
 
 // env holds the process's standard streams, so that the subcommands never
@@ -105,8 +108,9 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "flags of every command: --name, --iface, --port, --interval, --header K=V,")
-	fmt.Fprintln(w, "--evasive, --expired, -v, --log-json; 'zyre <command> -h' lists them all.")
+	fmt.Fprintln(w, "flags of every node command: --name, --iface, --port, --interval, --header K=V,")
+	fmt.Fprintln(w, "--evasive, --expired, --gossip-connect, --gossip-bind, --advertise, --cert,")
+	fmt.Fprintln(w, "--allow, --no-beacon, -v, --log-json; 'zyre <command> -h' lists them all.")
 }
 
 // exitError carries an exit code and the message to print.

@@ -96,8 +96,15 @@ type proc struct {
 // the test if it is still running.
 func startProc(t *testing.T, name string, args ...string) *proc {
 	t.Helper()
+	return startCmd(t, name, zyreBin, args...)
+}
+
+// startCmd is startProc for any program (the netns test runs zyre under
+// "ip netns exec").
+func startCmd(t *testing.T, name, path string, args ...string) *proc {
+	t.Helper()
 	p := &proc{t: t, name: name, lines: make(chan string, 1024), done: make(chan struct{})}
-	p.cmd = exec.Command(zyreBin, args...)
+	p.cmd = exec.Command(path, args...)
 	p.cmd.Stderr = lockedWriter{&p.mu, &p.stderr}
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
@@ -151,6 +158,13 @@ func (p *proc) dump() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return fmt.Sprintf("%s stdout:\n  %s\n%s stderr:\n%s", p.name, strings.Join(p.seen, "\n  "), p.name, p.stderr.String())
+}
+
+// stderrText returns what the process wrote on stderr so far.
+func (p *proc) stderrText() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stderr.String()
 }
 
 // expect reads stdout lines until one satisfies ok.
@@ -217,6 +231,7 @@ type event struct {
 	Name     string            `json:"name"`
 	Group    string            `json:"group"`
 	Endpoint string            `json:"endpoint"`
+	Gossip   string            `json:"gossip"`
 	Headers  map[string]string `json:"headers"`
 	Frames   []string          `json:"frames"`
 	Error    string            `json:"error"`
@@ -226,9 +241,15 @@ type event struct {
 // runZyre runs zyre to completion and returns its exit code and output.
 func runZyre(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	return runCmd(t, zyreBin, args...)
+}
+
+// runCmd is runZyre for any program.
+func runCmd(t *testing.T, path string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, zyreBin, args...)
+	cmd := exec.CommandContext(ctx, path, args...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()

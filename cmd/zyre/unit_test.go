@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -173,5 +175,59 @@ func TestEditor(t *testing.T) {
 	ed.Println("incoming")
 	if got := out.String(); got != "\r\x1b[Kincoming\n\r\x1b[K> typing" {
 		t.Errorf("Println while typing wrote %q", got)
+	}
+}
+
+func TestLoadAllowList(t *testing.T) {
+	dir := t.TempDir()
+	var keys []zyre.PublicKey
+	for range 3 {
+		kp, err := zyre.GenerateKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, kp.Public)
+	}
+	// A key with '#' inside is still a key.
+	hashKey, err := zyre.ParsePublicKey("rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf#")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys = append(keys, hashKey)
+	text := "# allowed peers\n\n" + keys[0].String() + "\n  " + keys[1].String() + "  # second\n\t" +
+		keys[2].String() + "\r\n" + keys[3].String() + "\n#" + keys[0].String() + "\n"
+	file := filepath.Join(dir, "allow.txt")
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadAllowList(file)
+	if err != nil || !slices.Equal(got, keys) {
+		t.Errorf("loadAllowList = %v, %v; want %v", got, err, keys)
+	}
+	if err := os.WriteFile(file, []byte(keys[0].String()+"\nnot-a-key\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadAllowList(file); err == nil || !strings.Contains(err.Error(), "allow.txt:2") {
+		t.Errorf("bad line: %v, want an error naming allow.txt:2", err)
+	}
+	// An empty list allows no one (not nil, which would allow everyone).
+	if err := os.WriteFile(file, []byte("# nobody\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := loadAllowList(file); err != nil || got == nil || len(got) != 0 {
+		t.Errorf("empty list = %#v, %v; want empty, not nil", got, err)
+	}
+	// A directory of czmq certificates: public files count, secrets are skipped.
+	certs := filepath.Join(dir, "certs")
+	if err := os.Mkdir(certs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	kp, _ := zyre.GenerateKeyPair()
+	if err := zyre.SaveCertificate(filepath.Join(certs, "peer.cert"), kp); err != nil {
+		t.Fatal(err)
+	}
+	got, err = loadAllowList(certs)
+	if err != nil || !slices.Equal(got, []zyre.PublicKey{kp.Public}) {
+		t.Errorf("directory: %v, %v; want [%v]", got, err, kp.Public)
 	}
 }

@@ -255,6 +255,10 @@ func (e *Engine) Tuples() []Tuple {
 	return out
 }
 
+// Len returns the number of tuples in the store, own ones included. It
+// does not allocate (Tuples copies the store).
+func (e *Engine) Len() int { return len(e.tuples) }
+
 // Counters returns the engine's counters.
 func (e *Engine) Counters() Counters { return e.counters }
 

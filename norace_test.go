@@ -1,0 +1,5 @@
+//go:build !race
+
+package zyre_test
+
+const raceEnabled = false
