@@ -42,6 +42,7 @@ var commands = []command{
 	{"events", "", "print events (one JSON object per line with --json); read commands on stdin", runEvents},
 	{"gossip", "", "run a gossip server, so that nodes find each other across subnets", runGossip},
 	{"keygen", "", "make a CURVE key pair (czmq certificate files) for --cert", runKeygen},
+	{"sim", "SCRIPT", "run a large-scale simulation scenario and print a convergence report", runSim},
 }
 
 // env holds the process's standard streams, so that the subcommands never
