@@ -30,6 +30,8 @@ type actor struct {
 	beaconPC net.PacketConn // receive socket (unspecified address, shared port)
 	sendPC   net.PacketConn // send socket, bound to the interface address
 	beaconC  chan engine.BeaconIn
+	leavers  []engine.BeaconIn // port-0 beacons held for leaveGrace
+	leaveC   <-chan time.Time
 	mbox     *mailbox
 
 	hub     *hub                   // gossip (Config.GossipBind, GossipConnect); nil without
@@ -255,7 +257,17 @@ func (a *actor) run() {
 				break
 			}
 		case b := <-a.beaconC:
-			a.step(b)
+			if b.Beacon.Port == 0 {
+				a.holdLeaving(b)
+			} else {
+				a.step(b)
+			}
+		case <-a.leaveC:
+			a.leaveC = nil
+			for _, b := range a.leavers {
+				a.step(b)
+			}
+			a.leavers = a.leavers[:0]
 		case f := <-a.gossipC:
 			a.onGossip(f)
 		case batch := <-inbound:
@@ -591,16 +603,17 @@ func (a *actor) stop(polite bool) {
 	a.log.Info("node stopped", "polite", polite)
 }
 
-// livenessWhilePaused refreshes peers whose bytes keep arriving while the
-// actor is not reading the mailbox (the application is slow): they are
-// alive, only held back, and must not be mistaken for dead.
+// livenessWhilePaused keeps peers alive while the actor is not reading
+// the mailbox (the application is slow). Their messages wait in the
+// Router's full queue and its readers have stopped reading, so no traffic
+// can be seen: a peer whose mailbox connection is still up is held back,
+// not dead, and must not be expired for our own slowness.
 func (a *actor) livenessWhilePaused() {
 	id := make([]byte, 17)
 	id[0] = 1
-	for peer, l := range a.links {
+	for peer := range a.links {
 		copy(id[1:], peer[:])
-		if n, ok := a.mbox.r.BytesReceived(id); ok && n != l.bytesIn {
-			l.bytesIn = n
+		if _, ok := a.mbox.r.BytesReceived(id); ok {
 			a.step(engine.Activity{From: peer})
 		}
 	}
@@ -618,6 +631,20 @@ func (a *actor) publicKey() [32]byte {
 		return a.n.cfg.Curve.Public
 	}
 	return [32]byte{}
+}
+
+// leaveGrace is how long a port-0 beacon waits before it removes its
+// peer. The leaver sends it after flushing its last messages and GOODBYE,
+// but a datagram can still overtake bytes waiting in our TCP buffers; the
+// grace lets those arrive first, so nothing the peer said before leaving
+// is dropped. Usually GOODBYE removes the peer before the grace ends.
+const leaveGrace = 100 * time.Millisecond
+
+func (a *actor) holdLeaving(b engine.BeaconIn) {
+	a.leavers = append(a.leavers, b)
+	if a.leaveC == nil {
+		a.leaveC = time.After(leaveGrace)
+	}
 }
 
 // pruneClosing forgets disconnected outboxes that have finished.

@@ -72,12 +72,12 @@ func Example() {
 		panic(err)
 	}
 	exit := waitFor(ctx, alice, func(e zyre.ExitEvent) bool { return true })
-	fmt.Println(exit.Name, "left:", exit.Reason)
+	fmt.Println(exit.Name, "left")
 	// Output:
 	// alice sees bob enter
 	// bob shouts to CHAT: hello, CHAT
 	// bob whispers: just for you
-	// bob left: goodbye
+	// bob left
 }
 
 // Events is the usual way to consume a node: a range loop over its
