@@ -20,7 +20,7 @@ var sizes = []struct {
 }{{"16B", 16}, {"1KiB", 1 << 10}, {"64KiB", 64 << 10}, {"1MiB", 1 << 20}}
 
 // benchPair starts two nodes that have entered each other and joined G.
-func benchPair(b *testing.B) (a, z *zyre.Node) {
+func benchPair(b *testing.B, mutate ...func(*zyre.Config)) (a, z *zyre.Node) {
 	b.Helper()
 	port := loopbackPort()
 	var nodes []*zyre.Node
@@ -28,6 +28,9 @@ func benchPair(b *testing.B) (a, z *zyre.Node) {
 		cfg := loopbackConfig(port, fmt.Sprintf("b%d", i))
 		cfg.Groups = []string{"G"}
 		cfg.EvasiveTimeout, cfg.ExpiredTimeout = 5*time.Second, 30*time.Second
+		for _, m := range mutate {
+			m(cfg)
+		}
 		n, err := zyre.New(cfg)
 		if err != nil {
 			b.Fatal(err)
@@ -74,8 +77,23 @@ func BenchmarkShout(b *testing.B) {
 	}
 }
 
-func benchOneWay(b *testing.B, size int, shout bool) {
-	a, z := benchPair(b)
+// BenchmarkWhisperCurve is BenchmarkWhisper with both nodes in CURVE mode.
+func BenchmarkWhisperCurve(b *testing.B) {
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) {
+			benchOneWay(b, sz.n, false, func(c *zyre.Config) {
+				k, err := zyre.GenerateKeyPair()
+				if err != nil {
+					b.Fatal(err)
+				}
+				c.Curve = &k
+			})
+		})
+	}
+}
+
+func benchOneWay(b *testing.B, size int, shout bool, mutate ...func(*zyre.Config)) {
+	a, z := benchPair(b, mutate...)
 	payload := make([]byte, size)
 	ctx := context.Background()
 	got := make(chan int, 1)

@@ -28,7 +28,10 @@ type mailbox struct {
 
 func newMailbox(ln net.Listener, cfg Config, mech zmtp.Mechanism, log *slog.Logger) (*mailbox, error) {
 	r, err := zmtp.NewRouter(ln, zmtp.RouterConfig{
-		Conn:     zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: mech, MaxMessageSize: cfg.MaxMessageSize, Logger: log},
+		// The mailbox only reads (ZRE traffic is one-way per connection):
+		// a small write buffer (PONGs) saves memory per peer.
+		Conn: zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: mech, MaxMessageSize: cfg.MaxMessageSize,
+			WriteBufferSize: 4 << 10, Logger: log},
 		QueueLen: 1024,
 	})
 	if err != nil {

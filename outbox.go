@@ -59,9 +59,12 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism
 		nw:    a.n.cfg.Network,
 		limit: a.n.cfg.OutboxLen + controlSlack,
 		zcfg: zmtp.Config{
-			SocketType:     zmtp.SocketDealer,
-			Identity:       id,
-			Mechanism:      mech,
+			SocketType: zmtp.SocketDealer,
+			Identity:   id,
+			Mechanism:  mech,
+			// The peer's ROUTER sends nothing after READY but heartbeat
+			// commands: a small read buffer saves memory per peer.
+			ReadBufferSize: 4 << 10,
 			MaxMessageSize: a.n.cfg.MaxMessageSize,
 			Logger:         a.log,
 		},
