@@ -69,6 +69,17 @@
 // answering leaves like any other (EVASIVE, then EXIT after
 // ExpiredTimeout) and does not come back until it is seen alive again.
 //
+// # Security
+//
+// With Config.Curve set, a node runs in CURVE mode as C Zyre does (v3
+// beacons with the public key, the X-PUBLICKEY header, every connection
+// encrypted with CurveZMQ) and, beyond C Zyre, authenticates peers: the key
+// a peer proves in the handshake must be the one it announces, a UUID keeps
+// the key it first proved, and Config.AllowKeys or Config.Authorize decide
+// who may connect. Refused peers never reach the application; they are
+// logged and counted in Stats.PeersRejected. KeyPair, GenerateKeyPair,
+// LoadCertificate and SaveCertificate handle keys and czmq certificates.
+//
 // # Networks
 //
 // Config.Network chooses the network: nil is the operating system's; the
@@ -80,6 +91,6 @@
 //   - 36/ZRE, with Zyre 2.x's ELECT, LEADER and GOODBYE commands
 //   - 43/ZRE (draft): beacons with a CURVE key
 //   - 37/ZMTP 3.1, accepting 23/ZMTP 3.0 peers
-//   - 25/ZMTP-CURVE, 26/CurveZMQ, 32/Z85 (planned)
+//   - 25/ZMTP-CURVE, 26/CurveZMQ, 32/Z85 (Config.Curve)
 //   - czmq's ZGossip (zgossip_msg), with tuple TTLs and withdrawal
 package zyre
