@@ -1,9 +1,7 @@
 package zyre
 
 import (
-	"encoding/hex"
 	"errors"
-	"strings"
 
 	"github.com/gozyre/zyre/internal/zre"
 )
@@ -39,15 +37,11 @@ var ErrBadPeerID = errors.New("zyre: peer ID must be 32 hex digits")
 
 // ParsePeerID parses the 32 hex digit form (either case; dashes ignored).
 func ParsePeerID(s string) (PeerID, error) {
-	s = strings.ReplaceAll(s, "-", "")
-	var id PeerID
-	if len(s) != 32 {
-		return id, ErrBadPeerID
+	u, err := zre.ParseUUID(s)
+	if err != nil {
+		return PeerID{}, ErrBadPeerID
 	}
-	if _, err := hex.Decode(id[:], []byte(s)); err != nil {
-		return id, ErrBadPeerID
-	}
-	return id, nil
+	return PeerID(u), nil
 }
 
 // PeerInfo is a snapshot of what this node knows about a peer.

@@ -725,29 +725,6 @@ func TestCurveMode(t *testing.T) {
 	}
 }
 
-func TestZ85(t *testing.T) {
-	// The test vector of ZeroMQ RFC 32.
-	raw := []byte{0x86, 0x4F, 0xD2, 0x6F, 0xB5, 0x59, 0xF7, 0x5B}
-	if got := z85Encode(raw); got != "HelloWorld" {
-		t.Fatalf("encode = %q", got)
-	}
-	if got := z85Decode("HelloWorld"); !slices.Equal(got, raw) {
-		t.Fatalf("decode = %x", got)
-	}
-	for _, bad := range []string{"Hell", "Hello Worl", "%%%%%", "#####"} {
-		if z85Decode(bad) != nil {
-			t.Errorf("decode(%q) accepted", bad)
-		}
-	}
-	var key [32]byte
-	for i := range key {
-		key[i] = byte(i * 7)
-	}
-	if s := z85Encode(key[:]); len(s) != 40 || !slices.Equal(z85Decode(s), key[:]) {
-		t.Fatalf("round trip %q", s)
-	}
-}
-
 func TestUnknownInputIgnored(t *testing.T) {
 	h := newHarness(t, nil)
 	expect(t, h.step(nil))
