@@ -26,6 +26,7 @@ type actor struct {
 	endpoint string
 	ifc      iface
 	bcastTo  netip.AddrPort
+	groupsTo []*net.UDPAddr // Config.BeaconGroups on the beacon port
 
 	beaconPC net.PacketConn // receive socket (unspecified address, shared port)
 	sendPC   net.PacketConn // send socket, bound to the interface address
@@ -134,6 +135,15 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 			if err := joinMulticast(pc, a.ifc); err != nil {
 				a.log.Warn("IPv6 multicast join failed", "err", err)
 			}
+		}
+		for _, g := range cfg.BeaconGroups {
+			if err := joinGroup4(pc, spc, a.ifc.Addr, g); err != nil {
+				pc.Close()
+				spc.Close()
+				ln.Close()
+				return nil, fmt.Errorf("zyre: beacon group %s: %w", g, err)
+			}
+			a.groupsTo = append(a.groupsTo, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g, uint16(cfg.BeaconPort))))
 		}
 	}
 
@@ -377,6 +387,11 @@ func (a *actor) sendBeacon(port uint16) {
 		return
 	}
 	a.n.stats.beaconsSent.Add(1)
+	for _, to := range a.groupsTo {
+		if _, err := a.sendPC.WriteTo(a.beaconBuf, to); err != nil {
+			a.badBeacons.note(a.log, "beacon send to group failed", "err", err, "to", to.String())
+		}
+	}
 }
 
 func (a *actor) connect(peer zre.UUID, endpoint string, key []byte) {

@@ -3,6 +3,7 @@ package zyre
 import (
 	"errors"
 	"log/slog"
+	"net/netip"
 	"os"
 	"slices"
 	"time"
@@ -45,6 +46,12 @@ type Config struct {
 	BeaconPort int
 	// BeaconInterval is the time between beacons. Default 1 s.
 	BeaconInterval time.Duration
+	// BeaconGroups are IPv4 multicast groups the node also sends its
+	// beacons to, and joins to hear beacons, on the beacon port and the
+	// chosen interface: other ZRE implementations beacon to multicast
+	// groups such as 225.25.25.25 and 224.0.0.250 instead of broadcast,
+	// so listing those finds their nodes on a real LAN. Off by default.
+	BeaconGroups []netip.Addr
 	// DisableBeacon turns UDP discovery off (peers must then be found
 	// another way).
 	DisableBeacon bool
@@ -187,6 +194,11 @@ func (c *Config) validate() error {
 	}
 	if c.BeaconPort < 0 || c.BeaconPort > 65535 {
 		return bad("BeaconPort", "must be 1 to 65535")
+	}
+	for _, g := range c.BeaconGroups {
+		if !g.Is4() || !g.IsMulticast() {
+			return bad("BeaconGroups", "not an IPv4 multicast address: "+g.String())
+		}
 	}
 	if c.BeaconInterval < 0 {
 		return bad("BeaconInterval", "negative")

@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -361,4 +365,79 @@ func TestNoSuchInterface(t *testing.T) {
 	if err := n.Start(t.Context()); !errors.Is(err, zyre.ErrNoInterface) {
 		t.Fatalf("Start = %v, want ErrNoInterface", err)
 	}
+}
+
+// Beacons also go to, and are heard from, the multicast groups in
+// Config.BeaconGroups (how nodes of other ZRE ports are found).
+func TestLoopbackBeaconGroups(t *testing.T) {
+	group := netip.MustParseAddr("225.25.25.25")
+	port := loopbackPort()
+	// A listener joined to the group hears our node's beacons.
+	sock, err := net.ListenMulticastUDP("udp4", loopbackIface(t), net.UDPAddrFromAddrPort(netip.AddrPortFrom(group, uint16(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sock.Close()
+
+	a, err := zyre.New(func() *zyre.Config {
+		c := loopbackConfig(port, "a")
+		c.BeaconGroups = []netip.Addr{group}
+		return c
+	}())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	aid := a.ID()
+	buf := make([]byte, 100)
+	sock.SetReadDeadline(time.Now().Add(waitBound))
+	for {
+		n, _, err := sock.ReadFromUDP(buf)
+		if err != nil {
+			t.Fatalf("no beacon on the group: %v", err)
+		}
+		if n == 22 && bytes.Equal(buf[4:20], aid[:]) {
+			break
+		}
+	}
+
+	// A node that does not beacon at all (B) is announced to A only on
+	// the group: A hears it, connects, and they meet.
+	b, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "b"); c.DisableBeacon = true; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	bport, _ := strconv.Atoi(b.Endpoint()[strings.LastIndex(b.Endpoint(), ":")+1:])
+	bid := b.ID()
+	beaconB := append(append([]byte("ZRE\x01"), bid[:]...), byte(bport>>8), byte(bport))
+	out, err := net.DialUDP("udp4", net.UDPAddrFromAddrPort(netip.MustParseAddrPort("127.0.0.1:0")), net.UDPAddrFromAddrPort(netip.AddrPortFrom(group, uint16(port))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := out.Write(beaconB); err != nil {
+		t.Fatal(err)
+	}
+	waitEvent(t, a, isEnter(bid))
+}
+
+func loopbackIface(t *testing.T) *net.Interface {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagLoopback != 0 {
+			return &ifc
+		}
+	}
+	t.Fatal("no loopback interface")
+	return nil
 }

@@ -4,6 +4,7 @@ package zyre
 
 import (
 	"net"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -50,4 +51,40 @@ func joinMulticast(pc net.PacketConn, ifc iface) error {
 		return err
 	}
 	return serr
+}
+
+// joinGroup4 joins an IPv4 multicast group on the interface with address
+// ifAddr (receive socket) and sends the group's datagrams out of that
+// interface (send socket), for the operating system's sockets; other
+// networks need no joining.
+func joinGroup4(recv, send net.PacketConn, ifAddr, group netip.Addr) error {
+	rc, ok := recv.(*net.UDPConn)
+	sc, ok2 := send.(*net.UDPConn)
+	if !ok || !ok2 {
+		return nil
+	}
+	mreq := &unix.IPMreq{Multiaddr: group.As4(), Interface: ifAddr.As4()}
+	if err := control(rc, func(fd int) error {
+		return unix.SetsockoptIPMreq(fd, unix.IPPROTO_IP, unix.IP_ADD_MEMBERSHIP, mreq)
+	}); err != nil {
+		return err
+	}
+	return control(sc, func(fd int) error {
+		if err := unix.SetsockoptInet4Addr(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_IF, ifAddr.As4()); err != nil {
+			return err
+		}
+		return unix.SetsockoptInt(fd, unix.IPPROTO_IP, unix.IP_MULTICAST_LOOP, 1)
+	})
+}
+
+func control(c *net.UDPConn, f func(fd int) error) error {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := raw.Control(func(fd uintptr) { ferr = f(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sort"
@@ -31,6 +32,7 @@ type common struct {
 	logJSON  bool
 
 	gossipConnect endpointList
+	beaconGroups  groupList
 	gossipBind    string
 	advertise     string
 	certFile      string
@@ -72,6 +74,7 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 	fs.DurationVar(&c.expired, "expired", zyre.DefaultExpiredTimeout, "silence after which a peer is gone")
 	fs.BoolVar(&c.verbose, "v", false, "debug logging to stderr")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
+	fs.Var(&c.beaconGroups, "beacon-group", "also beacon to and listen on this IPv4 multicast `group` (repeatable), as other ZRE ports do: 225.25.25.25, 224.0.0.250")
 	fs.Var(&c.gossipConnect, "gossip-connect", "gossip server `endpoint` to find peers through, tcp://IP:PORT (repeatable): discovery across subnets")
 	fs.StringVar(&c.gossipBind, "gossip-bind", "", "also serve gossip to other nodes at this `endpoint`, tcp://ADDR:PORT")
 	fs.StringVar(&c.advertise, "advertise", "", "`endpoint` announced to peers instead of the mailbox's own, tcp://IP:PORT (NAT, containers)")
@@ -201,6 +204,19 @@ func (c *common) check(allowZeroPort bool) error {
 }
 
 // endpointList collects repeated endpoint flags; "IP:PORT" gets tcp://.
+// groupList collects --beacon-group values.
+type groupList []netip.Addr
+
+func (l *groupList) String() string { return fmt.Sprint([]netip.Addr(*l)) }
+func (l *groupList) Set(v string) error {
+	a, err := netip.ParseAddr(v)
+	if err != nil || !a.Is4() || !a.IsMulticast() {
+		return fmt.Errorf("%q is not an IPv4 multicast address", v)
+	}
+	*l = append(*l, a)
+	return nil
+}
+
 type endpointList []string
 
 func (l *endpointList) String() string { return strings.Join(*l, ",") }
@@ -302,6 +318,7 @@ func (c *common) config(log *slog.Logger) *zyre.Config {
 		Logger:         log,
 
 		DisableBeacon:      c.noBeacon,
+		BeaconGroups:       c.beaconGroups,
 		GossipConnect:      c.gossipConnect,
 		GossipBind:         c.gossipBind,
 		AdvertisedEndpoint: c.advertise,
