@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gozyre/zyre/internal/zmtp"
+	"github.com/gozyre/zyre/internal/zmtp/curve"
 )
 
 var benchSizes = []struct {
@@ -64,20 +65,60 @@ func BenchmarkOneWay(b *testing.B) {
 	})
 }
 
+// BenchmarkOneWayCurve is BenchmarkOneWay with the CURVE mechanism on
+// both ends, to compare with its NULL results from the same run:
+//
+//   - go: our zmtp.Dealer with a curve.Client to our zmtp.Router with a
+//     curve.Server;
+//   - libzmq: testdata/zmqbench.c with -curve (the ROUTER a CURVE server,
+//     the DEALER its client, keys from zmq_curve_keypair).
+//
+// Key generation and the handshake happen before the timer starts.
+func BenchmarkOneWayCurve(b *testing.B) {
+	b.Run("go", func(b *testing.B) {
+		serverKey, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		clientKey, err := curve.GenerateKeyPair(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		server := &curve.Server{Key: serverKey}
+		client := &curve.Client{Key: clientKey, ServerKey: serverKey.Public}
+		for _, sz := range benchSizes {
+			b.Run(sz.name, func(b *testing.B) { benchGoMech(b, sz.n, client, server) })
+		}
+	})
+	b.Run("libzmq", func(b *testing.B) {
+		bin := buildZMQBench(b)
+		for _, sz := range benchSizes {
+			b.Run(sz.name, func(b *testing.B) { benchExternal(b, sz.n, bin, "-curve") })
+		}
+	})
+}
+
 func report(b *testing.B, size int, elapsed time.Duration) {
 	s := elapsed.Seconds()
 	b.ReportMetric(float64(b.N)/s, "msgs/s")
 	b.ReportMetric(float64(b.N)*float64(size)/s/1e6, "MB/s")
 }
 
-func benchGo(b *testing.B, size int) {
+func benchGo(b *testing.B, size int) { benchGoMech(b, size, nil, nil) }
+
+// benchGoMech runs benchGo's DEALER to ROUTER benchmark with the given
+// mechanisms for the Dealer and the Router (nil: NULL).
+func benchGoMech(b *testing.B, size int, dealerMech, routerMech zmtp.Mechanism) {
 	ctx := b.Context()
-	r, err := zmtp.NewRouter(listen(b), zmtp.RouterConfig{})
+	r, err := zmtp.NewRouter(listen(b), zmtp.RouterConfig{Conn: zmtp.Config{Mechanism: routerMech}})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer r.Close()
-	d, err := zmtp.NewDealer(zmtp.DealerConfig{Conn: zmtp.Config{Identity: newID()}, Dial: dialer(port(r.Addr()))})
+	d, err := zmtp.NewDealer(zmtp.DealerConfig{
+		Conn: zmtp.Config{Identity: newID(), Mechanism: dealerMech},
+		Dial: dialer(port(r.Addr())),
+	})
 	if err != nil {
 		b.Fatal(err)
 	}

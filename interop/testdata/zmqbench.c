@@ -3,7 +3,10 @@
  * 127.0.0.1, each socket in its own context with one I/O thread (as two
  * processes would be). Built by bench_test.go against libzmq3-dev.
  *
- * usage: zmqbench SIZE
+ * usage: zmqbench [-curve] SIZE
+ * With -curve both sockets use the CURVE mechanism (the ROUTER as the
+ * server, the DEALER as the client) with key pairs made by
+ * zmq_curve_keypair at start; otherwise NULL.
  * Prints "READY <port>", then for each line "N" on stdin sends N messages
  * of SIZE bytes (the sender in a second thread) and prints
  * "DONE <seconds>" once the ROUTER has received all of them.
@@ -73,10 +76,38 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Makes router a CURVE server and dealer its client, with fresh keys. */
+static void setup_curve(void *router, void *dealer)
+{
+    char spub[41], ssec[41], cpub[41], csec[41];
+    if (!zmq_has("curve")) {
+        fprintf(stderr, "zmqbench: this libzmq has no CURVE support\n");
+        exit(1);
+    }
+    if (zmq_curve_keypair(spub, ssec) != 0 || zmq_curve_keypair(cpub, csec) != 0)
+        die("curve_keypair");
+    int one = 1;
+    /* Z85 text keys: 40 characters (the option takes the length without
+     * the terminating NUL). */
+    if (zmq_setsockopt(router, ZMQ_CURVE_SERVER, &one, sizeof one) != 0
+        || zmq_setsockopt(router, ZMQ_CURVE_SECRETKEY, ssec, 40) != 0)
+        die("router curve options");
+    if (zmq_setsockopt(dealer, ZMQ_CURVE_SERVERKEY, spub, 40) != 0
+        || zmq_setsockopt(dealer, ZMQ_CURVE_PUBLICKEY, cpub, 40) != 0
+        || zmq_setsockopt(dealer, ZMQ_CURVE_SECRETKEY, csec, 40) != 0)
+        die("dealer curve options");
+}
+
 int main(int argc, char **argv)
 {
+    int curve = 0;
+    if (argc == 3 && strcmp(argv[1], "-curve") == 0) {
+        curve = 1;
+        argv++;
+        argc--;
+    }
     if (argc != 2) {
-        fprintf(stderr, "usage: zmqbench SIZE\n");
+        fprintf(stderr, "usage: zmqbench [-curve] SIZE\n");
         return 2;
     }
     size = strtoul(argv[1], NULL, 10);
@@ -93,6 +124,8 @@ int main(int argc, char **argv)
     zmq_setsockopt(dealer, ZMQ_LINGER, &zero, sizeof zero);
     const char id[] = "\x01" "0123456789abcdef";
     zmq_setsockopt(dealer, ZMQ_ROUTING_ID, id, 17);
+    if (curve)
+        setup_curve(router, dealer);
     if (zmq_bind(router, "tcp://127.0.0.1:*") != 0)
         die("bind");
     char ep[256];
