@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -389,6 +390,13 @@ func TestRouterSurvivesBadPeers(t *testing.T) {
 		"ERROR":           cat(good, ready, commandFrame(t, CommandError, appendErrorData(nil, "x"))),
 		"junk":            cat(good, ready, bytes.Repeat([]byte{0xFF}, 100)),
 		"truncated READY": cat(good, ready[:7]),
+	}
+	// Each bad peer gets its own identity: a shared one would let a
+	// handover close one of them before its bad frame is read.
+	i := 0
+	for name, in := range bad {
+		bad[name] = bytes.Replace(in, []byte("\x01bad"), fmt.Appendf(nil, "\x01b%02d", i), 1)
+		i++
 	}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
