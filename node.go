@@ -40,10 +40,11 @@ type Node struct {
 	endpoint atomic.Value // string, set by Start
 	gossipEP atomic.Value // string, set by Start (GossipBind)
 
-	quit    chan struct{} // closed by Close: the actor stops at once
-	polite  chan struct{} // closed by Shutdown: the actor leaves politely
-	done    chan struct{} // closed when the actor has stopped everything
-	closeMu sync.Once
+	quit       chan struct{} // closed by Close: the actor stops at once
+	polite     chan struct{} // closed by Shutdown: the actor leaves politely
+	done       chan struct{} // closed when the actor has stopped everything
+	politeOnce sync.Once     // closes polite
+	quitOnce   sync.Once     // closes quit
 }
 
 // command is work for the actor goroutine: an engine input to step, or a
@@ -144,17 +145,10 @@ func (n *Node) Start(ctx context.Context) error {
 // queues the StopEvent. It waits until done or ctx ends (then it closes
 // at once). Events already queued can still be read after it returns.
 func (n *Node) Shutdown(ctx context.Context) error {
-	n.mu.Lock()
-	started, closed := n.started, n.closed
-	n.closed = true
-	n.mu.Unlock()
-	if !started {
-		if !closed {
-			n.events.push(StopEvent{}, true)
-		}
+	if !n.markClosed() {
 		return nil
 	}
-	n.closeMu.Do(func() { close(n.polite) })
+	n.politeOnce.Do(func() { close(n.polite) })
 	select {
 	case <-n.done:
 		return nil
@@ -168,35 +162,32 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // expire). It is idempotent and safe in defer; it waits for every
 // goroutine of the node to end.
 func (n *Node) Close() error {
-	n.mu.Lock()
-	started, closed := n.started, n.closed
-	n.closed = true
-	n.mu.Unlock()
-	if !started {
-		if !closed {
-			n.events.push(StopEvent{}, true)
-		}
+	if !n.markClosed() {
 		return nil
 	}
-	select {
-	case <-n.quit:
-	default:
-		close(n.quit)
-	}
+	n.quitOnce.Do(func() { close(n.quit) })
 	<-n.done
 	return nil
 }
 
-// do runs f on the actor and waits for it.
-func (n *Node) do(ctx context.Context, f func(a *actor) error) error {
+// markClosed moves the node to closed and reports whether it had been
+// started (its actor must be stopped). A node closed before Start gets
+// its StopEvent here.
+func (n *Node) markClosed() (started bool) {
 	n.mu.Lock()
 	started, closed := n.started, n.closed
+	n.closed = true
 	n.mu.Unlock()
-	if closed {
-		return ErrClosed
+	if !started && !closed {
+		n.events.push(StopEvent{}, true)
 	}
-	if !started {
-		return ErrNotStarted
+	return started
+}
+
+// do runs f on the actor and waits for it.
+func (n *Node) do(ctx context.Context, f func(a *actor) error) error {
+	if err := n.usable(); err != nil {
+		return err
 	}
 	res := make(chan error, 1)
 	select {

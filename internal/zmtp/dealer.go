@@ -95,20 +95,11 @@ func NewDealer(cfg DealerConfig) (*Dealer, error) {
 	if cfg.Dial == nil {
 		return nil, fmt.Errorf("%w: DealerConfig.Dial is nil", ErrConfig)
 	}
-	if cfg.Conn.SocketType == "" {
-		cfg.Conn.SocketType = SocketDealer
-	}
-	conf, err := cfg.Conn.withDefaults()
+	conf, err := socketDefaults(cfg.Conn, SocketDealer, &cfg.QueueLen, &cfg.HandshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Conn = conf
-	if cfg.QueueLen <= 0 {
-		cfg.QueueLen = DefaultQueueLen
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
 	d := &Dealer{
 		cfg:     cfg,
 		log:     conf.Logger,
@@ -473,4 +464,20 @@ func (d *Dealer) Shutdown(ctx context.Context) error {
 	stop()
 	d.Close()
 	return err
+}
+
+// socketDefaults fills what Dealer and Router configurations share: the
+// connection's defaults (with typ as the socket type when unset), the
+// queue length and the handshake timeout.
+func socketDefaults(conn Config, typ SocketType, queueLen *int, handshakeTimeout *time.Duration) (Config, error) {
+	if conn.SocketType == "" {
+		conn.SocketType = typ
+	}
+	if *queueLen <= 0 {
+		*queueLen = DefaultQueueLen
+	}
+	if *handshakeTimeout <= 0 {
+		*handshakeTimeout = DefaultHandshakeTimeout
+	}
+	return conn.withDefaults()
 }

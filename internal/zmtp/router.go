@@ -101,20 +101,11 @@ func (rc *routerConn) closeWith(err error) {
 // NewRouter starts serving ln. The Router owns ln from now on and closes
 // it on Close.
 func NewRouter(ln net.Listener, cfg RouterConfig) (*Router, error) {
-	if cfg.Conn.SocketType == "" {
-		cfg.Conn.SocketType = SocketRouter
-	}
-	conf, err := cfg.Conn.withDefaults()
+	conf, err := socketDefaults(cfg.Conn, SocketRouter, &cfg.QueueLen, &cfg.HandshakeTimeout)
 	if err != nil {
 		return nil, err
 	}
 	cfg.Conn = conf
-	if cfg.QueueLen <= 0 {
-		cfg.QueueLen = DefaultQueueLen
-	}
-	if cfg.HandshakeTimeout <= 0 {
-		cfg.HandshakeTimeout = DefaultHandshakeTimeout
-	}
 	r := &Router{
 		ln:       ln,
 		cfg:      cfg,
