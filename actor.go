@@ -64,10 +64,7 @@ type actor struct {
 
 // link is our outbound connection to one peer.
 type link struct {
-	out       *outbox
-	bytesIn   uint64    // bytes seen on the peer's mailbox connection (while paused)
-	fullSince time.Time // when the outbox first refused data; zero if not full
-	dropped   uint64
+	out *outbox
 }
 
 func newActor(ctx context.Context, n *Node) (*actor, error) {
@@ -438,18 +435,12 @@ func (a *actor) send(peer zre.UUID, msg zre.Message) {
 	frames = append(frames, content...)
 	if !l.out.trySend(frames) {
 		a.n.stats.outboxFull.Add(1)
-		l.dropped++
-		now := time.Now()
-		if l.fullSince.IsZero() {
-			l.fullSince = now
-		}
-		a.log.Warn("peer outbox full: message dropped", "peer", peer.String(), "cmd", msg.Command().String(), "dropped", l.dropped)
+		a.log.Warn("peer outbox full: message dropped, peer treated as unresponsive", "peer", peer.String(), "cmd", msg.Command().String())
 		a.events(DroppedEvent{Peer: PeerID(peer), Count: 1, Reason: "peer outbox full"})
 		// RFC 36: a peer that does not take our messages is unresponsive.
 		a.step(engine.Unresponsive{Peer: peer, Reason: "outbox full"})
 		return
 	}
-	l.fullSince = time.Time{}
 	a.n.stats.messagesSent.Add(1)
 }
 
