@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -21,35 +20,23 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gozyre/zyre/internal/pyzmq"
 	"github.com/gozyre/zyre/internal/zmtp"
 )
 
 // python is Debian's interpreter, which has python3-zmq. The python3 first
 // on PATH may be another one without it.
-const python = "/usr/bin/python3"
+const python = pyzmq.Python
 
 // testTimeout bounds each test so that a broken peer cannot hang it; it is
 // not a timing assertion.
 const testTimeout = 30 * time.Second
 
-var pyzmq = sync.OnceValue(func() error {
-	out, err := exec.Command(python, "-c", "import zmq; print(zmq.zmq_version())").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("%s cannot import zmq: %v: %s", python, err, bytes.TrimSpace(out))
-	}
-	return nil
-})
-
 // needPyZMQ skips the test when python3-zmq is missing, or fails it when
 // running in CI, where the interop tests are required.
 func needPyZMQ(t testing.TB) {
 	t.Helper()
-	if err := pyzmq(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("interop tests are required in CI: %v", err)
-		}
-		t.Skipf("skipping interop test: %v", err)
-	}
+	pyzmq.Require(t)
 }
 
 // testCtx returns the test's context bounded by testTimeout.

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -22,21 +21,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gozyre/zyre/internal/pyzmq"
 	"github.com/gozyre/zyre/internal/zmtp"
 )
 
-const python = "/usr/bin/python3"
+const python = pyzmq.Python
 
 func requirePyZMQ(t *testing.T) {
 	t.Helper()
-	out, err := exec.Command(python, "-c", "import zmq; assert zmq.has('curve'); print(zmq.zmq_version())").CombinedOutput()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("python3-zmq with CURVE is required in CI: %v\n%s", err, out)
-		}
-		t.Skipf("python3-zmq with CURVE not available: %v", err)
-	}
-	t.Logf("libzmq %s", strings.TrimSpace(string(out)))
+	t.Logf("libzmq %s", pyzmq.Require(t, "curve"))
 }
 
 // pyProc is a running python script.
