@@ -126,13 +126,15 @@ func TestSimShutdownGivesExitAtOnce(t *testing.T) {
 }
 
 func TestSimFiftyNodesPartitionHeal(t *testing.T) {
+	if raceEnabled {
+		// Under -race this test has crashed the race runtime itself
+		// (SIGSEGV in ThreadSanitizer's stack depot, inside the synctest
+		// bubble), even at 24 nodes. CI runs it in its non-race step; the
+		// smaller simnet tests run under -race.
+		t.Skip("run without -race (see .ci/run)")
+	}
 	synctest.Test(t, func(t *testing.T) {
-		n := 50
-		if raceEnabled {
-			// A full mesh of 50 nodes is ~7,500 goroutines: too close to the
-			// race detector's limit of 8,128. CI runs 50 in the non-race step.
-			n = 24
-		}
+		const n = 50
 		c := zyretest.NewCluster(t, n, &zyretest.Options{Seed: 1, Config: func(i int, cfg *zyre.Config) { cfg.Groups = []string{"ALL"} }})
 		defer c.Close()
 		settle(5 * time.Second)
