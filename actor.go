@@ -366,9 +366,9 @@ func (a *actor) perform(o engine.Output) {
 			l.out.closeFlush()
 			a.closing[l.out] = struct{}{}
 		}
-	case engine.Send:
+	case *engine.Send:
 		a.send(o.Peer, o.Msg)
-	case engine.Emit:
+	case *engine.Emit:
 		a.emit(o.Event)
 	}
 }

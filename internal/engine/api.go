@@ -41,6 +41,9 @@ type Config struct {
 }
 
 // Input is something that happened: a datagram, a message, a timer, a command.
+// MessageIn, SendWhisper and SendShout may also be passed as pointers, so
+// an owner can feed them from recycled storage without allocating; the
+// engine does not keep the pointer.
 type Input interface{ isInput() }
 
 // BeaconIn is a parsed beacon received from From (the UDP source address).
@@ -128,7 +131,9 @@ func (SendWhisper) isInput()  {}
 func (SendShout) isInput()    {}
 func (Stop) isInput()         {}
 
-// Output is something the owner must do.
+// Output is something the owner must do. Send and Emit outputs are
+// pointers into storage the engine recycles: they, and the messages they
+// carry, are valid until the next Step; copy what must live longer.
 type Output interface{ isOutput() }
 
 // Connect opens our outbound (DEALER) connection to a peer's mailbox.
@@ -138,7 +143,7 @@ type Connect struct {
 	PublicKey []byte // server key for CURVE; nil in NULL mode
 }
 
-// Send queues a message on the peer's connection. Msg has its sequence
+// Send queues a message on the peer's connection (output as *Send). Msg has its sequence
 // stamped. For a SHOUT the content slices are shared by every peer's Send.
 type Send struct {
 	Peer zre.UUID
@@ -148,16 +153,16 @@ type Send struct {
 // Disconnect closes our outbound connection to a peer.
 type Disconnect struct{ Peer zre.UUID }
 
-// Emit delivers an event to the application.
+// Emit delivers an event to the application (output as *Emit).
 type Emit struct{ Event Event }
 
 // SendBeacon broadcasts a beacon announcing Port (0: leaving).
 type SendBeacon struct{ Port uint16 }
 
 func (Connect) isOutput()    {}
-func (Send) isOutput()       {}
+func (*Send) isOutput()      {}
 func (Disconnect) isOutput() {}
-func (Emit) isOutput()       {}
+func (*Emit) isOutput()      {}
 func (SendBeacon) isOutput() {}
 
 // EventType is the kind of an application event.

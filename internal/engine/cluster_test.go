@@ -101,7 +101,7 @@ func (c *cluster) perform(n *simNode, outs []Output) {
 				c.tb.Fatalf("%s: Disconnect from %s without Connect", label(n.id), label(o.Peer))
 			}
 			delete(n.conns, o.Peer)
-		case Send:
+		case *Send:
 			ep, ok := n.conns[o.Peer]
 			if !ok {
 				c.tb.Fatalf("%s: Send %v to %s without a connection", label(n.id), o.Msg.Command(), label(o.Peer))
@@ -111,7 +111,7 @@ func (c *cluster) perform(n *simNode, outs []Output) {
 				continue
 			}
 			c.queue = append(c.queue, delivery{n, to, MessageIn{From: n.id, Msg: c.roundTrip(o.Msg)}})
-		case Emit:
+		case *Emit:
 			n.events = append(n.events, o.Event)
 			n.ch.feed(c.tb, label(n.id), []Event{o.Event})
 		default:

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gozyre/zyre/internal/slab"
 	"github.com/gozyre/zyre/internal/zre"
 )
 
@@ -73,6 +74,13 @@ type Engine struct {
 	nextBeacon mono // beaconNow: at the first Tick
 	stopped    bool
 	counters   Counters
+
+	// Storage for what one Step returns (outputs and the messages they
+	// carry), recycled by the next Step: no allocation per message.
+	sends    slab.Slab[Send]
+	emits    slab.Slab[Emit]
+	whispers slab.Slab[zre.Whisper]
+	shouts   slab.Slab[zre.Shout]
 }
 
 // peer is what we know of one remote node.
@@ -144,8 +152,13 @@ func New(cfg Config) *Engine {
 }
 
 // Step feeds one input at time now and appends the resulting outputs to
-// out. After Stop every input is ignored.
+// out. After Stop every input is ignored. Outputs of the previous Step
+// that point into the engine's storage (*Send, *Emit) become invalid.
 func (e *Engine) Step(now time.Time, in Input, out []Output) []Output {
+	e.sends.Reset()
+	e.emits.Reset()
+	e.whispers.Reset()
+	e.shouts.Reset()
 	if e.stopped {
 		return out
 	}
@@ -157,6 +170,8 @@ func (e *Engine) step(now mono, in Input, out []Output) []Output {
 	case Tick:
 		return e.tick(now, out)
 	case MessageIn:
+		return e.onMessage(now, in.From, in.Msg, out)
+	case *MessageIn:
 		return e.onMessage(now, in.From, in.Msg, out)
 	case BeaconIn:
 		return e.onBeacon(now, in, out)
@@ -194,24 +209,47 @@ func (e *Engine) step(now mono, in Input, out []Output) []Output {
 	case LeaveGroup:
 		return e.leaveGroup(in.Group, out)
 	case SendWhisper:
-		p := e.peers[in.To]
-		if p == nil {
-			e.counters.WhispersUnknownPeer++
-			e.log.LogAttrs(e.ctx, slog.LevelWarn, "whisper to unknown peer", peerAttr(in.To))
-			return out
-		}
-		return e.send(p, &zre.Whisper{Content: in.Content}, out)
+		return e.whisper(in, out)
+	case *SendWhisper:
+		return e.whisper(*in, out)
 	case SendShout:
-		if g := e.groups[in.Group]; g != nil {
-			for _, p := range g.members {
-				out = e.send(p, &zre.Shout{Group: in.Group, Content: in.Content}, out)
-			}
-		}
-		return out
+		return e.shout(in, out)
+	case *SendShout:
+		return e.shout(*in, out)
 	case Stop:
 		return e.stop(out)
 	}
 	e.log.LogAttrs(e.ctx, slog.LevelWarn, "engine: unknown input ignored", slog.Any("input", in))
+	return out
+}
+
+// emit returns an Emit output for ev.
+func (e *Engine) emit(ev Event) *Emit {
+	o := e.emits.Next()
+	o.Event = ev
+	return o
+}
+
+func (e *Engine) whisper(in SendWhisper, out []Output) []Output {
+	p := e.peers[in.To]
+	if p == nil {
+		e.counters.WhispersUnknownPeer++
+		e.log.LogAttrs(e.ctx, slog.LevelWarn, "whisper to unknown peer", peerAttr(in.To))
+		return out
+	}
+	m := e.whispers.Next()
+	m.Content = in.Content
+	return e.send(p, m, out)
+}
+
+func (e *Engine) shout(in SendShout, out []Output) []Output {
+	if g := e.groups[in.Group]; g != nil {
+		for _, p := range g.members {
+			m := e.shouts.Next()
+			m.Group, m.Content = in.Group, in.Content
+			out = e.send(p, m, out)
+		}
+	}
 	return out
 }
 
@@ -430,18 +468,18 @@ func (e *Engine) onMessage(now mono, from zre.UUID, m zre.Message, out []Output)
 	}
 	switch m := m.(type) {
 	case *zre.Whisper:
-		out = append(out, Emit{Event{Type: EventWhisper, Peer: p.id, Name: p.name, Content: m.Content}})
+		out = append(out, e.emit(Event{Type: EventWhisper, Peer: p.id, Name: p.name, Content: m.Content}))
 	case *zre.Shout:
-		out = append(out, Emit{Event{Type: EventShout, Peer: p.id, Name: p.name, Group: m.Group, Content: m.Content}})
+		out = append(out, e.emit(Event{Type: EventShout, Peer: p.id, Name: p.name, Group: m.Group, Content: m.Content}))
 	case *zre.Join:
 		e.checkStatus(p, zre.CmdJoin, m.Group, m.Status)
 		if e.addMember(p, m.Group) {
-			out = append(out, Emit{Event{Type: EventJoin, Peer: p.id, Name: p.name, Group: m.Group}})
+			out = append(out, e.emit(Event{Type: EventJoin, Peer: p.id, Name: p.name, Group: m.Group}))
 		}
 	case *zre.Leave:
 		e.checkStatus(p, zre.CmdLeave, m.Group, m.Status)
 		if e.removeMember(p, m.Group) {
-			out = append(out, Emit{Event{Type: EventLeave, Peer: p.id, Name: p.name, Group: m.Group}})
+			out = append(out, e.emit(Event{Type: EventLeave, Peer: p.id, Name: p.name, Group: m.Group}))
 		}
 	case *zre.Ping:
 		out = e.send(p, &zre.PingOK{}, out)
@@ -496,10 +534,10 @@ func (e *Engine) onHello(now mono, from zre.UUID, h *zre.Hello, out []Output) []
 	if e.log.Enabled(e.ctx, slog.LevelInfo) {
 		e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer entered", peerAttr(p.id), slog.String("name", p.name), slog.String("endpoint", p.endpoint))
 	}
-	out = append(out, Emit{Event{Type: EventEnter, Peer: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(h.Headers)}})
+	out = append(out, e.emit(Event{Type: EventEnter, Peer: p.id, Name: p.name, Endpoint: p.endpoint, Headers: slices.Clone(h.Headers)}))
 	for _, g := range h.Groups {
 		if e.addMember(p, g) {
-			out = append(out, Emit{Event{Type: EventJoin, Peer: p.id, Name: p.name, Group: g}})
+			out = append(out, e.emit(Event{Type: EventJoin, Peer: p.id, Name: p.name, Group: g}))
 		}
 	}
 	p.status = h.Status
@@ -622,7 +660,9 @@ func (e *Engine) send(p *peer, m zre.Message, out []Output) []Output {
 	if e.debugOn() {
 		e.debug("send", peerAttr(p.id), slog.String("cmd", m.Command().String()), slog.Int("seq", int(p.sentSeq)))
 	}
-	return append(out, Send{Peer: p.id, Msg: m})
+	o := e.sends.Next()
+	o.Peer, o.Msg = p.id, m
+	return append(out, o)
 }
 
 // ---------------------------------------------------------------------------
@@ -654,14 +694,14 @@ func (e *Engine) tick(now mono, out []Output) []Output {
 			if e.debugOn() {
 				e.debug("peer evasive", peerAttr(p.id))
 			}
-			out = append(out, Emit{Event{Type: EventEvasive, Peer: p.id, Name: p.name}})
+			out = append(out, e.emit(Event{Type: EventEvasive, Peer: p.id, Name: p.name}))
 		}
 		if p.ready && p.evasive && !p.silent && now >= p.seen+e.silent {
 			p.silent = true
 			if e.debugOn() {
 				e.debug("peer silent", peerAttr(p.id))
 			}
-			out = append(out, Emit{Event{Type: EventSilent, Peer: p.id, Name: p.name}})
+			out = append(out, e.emit(Event{Type: EventSilent, Peer: p.id, Name: p.name}))
 		}
 		p.due = e.nextDue(p) // now later than now: progress
 		e.timers.down(0)
@@ -730,7 +770,7 @@ func (e *Engine) remove(p *peer, reason string, out []Output) []Output {
 		if e.log.Enabled(e.ctx, slog.LevelInfo) {
 			e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer exited", peerAttr(p.id), slog.String("name", p.name), slog.String("reason", reason))
 		}
-		out = append(out, Emit{Event{Type: EventExit, Peer: p.id, Name: p.name, Reason: reason}})
+		out = append(out, e.emit(Event{Type: EventExit, Peer: p.id, Name: p.name, Reason: reason}))
 	} else {
 		if e.debugOn() {
 			e.debug("peer removed before HELLO", peerAttr(p.id), slog.String("reason", reason))

@@ -53,7 +53,7 @@ func TestDiscoveryHelloEnterJoins(t *testing.T) {
 	expect(t, out,
 		"connect p2 tcp://10.0.0.2:49152",
 		"send p2 HELLO#1 tcp://10.0.0.1:49152 groups=[a b] status=0 name=self")
-	hello := out[1].(Send).Msg.(*zre.Hello)
+	hello := out[1].(*Send).Msg.(*zre.Hello)
 	if want := []zre.Header{{Key: "X-ROLE", Value: "test"}}; !slices.Equal(hello.Headers, want) {
 		t.Errorf("HELLO headers = %v, want %v", hello.Headers, want)
 	}
@@ -354,7 +354,7 @@ func TestOutgoingSequenceWraps(t *testing.T) {
 	var out []Output
 	for range 65536 {
 		out = h.e.Step(h.now, SendWhisper{To: r.id, Content: [][]byte{nil}}, out[:0])
-		seqs = append(seqs, out[0].(Send).Msg.Seq())
+		seqs = append(seqs, out[0].(*Send).Msg.Seq())
 	}
 	if seqs[0] != 2 || seqs[65533] != 65535 || seqs[65534] != 0 || seqs[65535] != 1 {
 		t.Fatalf("sequences: first %d, around the wrap %v", seqs[0], seqs[65532:])
@@ -580,7 +580,7 @@ func TestShoutReachesGroupMembers(t *testing.T) {
 	expect(t, out,
 		`send p2 SHOUT#2 g ["hi" "there"]`,
 		`send p4 SHOUT#3 g ["hi" "there"]`)
-	a, b := out[0].(Send).Msg.(*zre.Shout), out[1].(Send).Msg.(*zre.Shout)
+	a, b := out[0].(*Send).Msg.(*zre.Shout), out[1].(*Send).Msg.(*zre.Shout)
 	if a == b {
 		t.Fatal("peers share one *zre.Shout")
 	}
@@ -620,7 +620,7 @@ func TestJoinLeaveCommands(t *testing.T) {
 	out := h.step(r4.beacon())
 	expect(t, out, "connect p4 tcp://10.0.0.4:49152",
 		"send p4 HELLO#1 tcp://10.0.0.1:49152 groups=[a b start] status=2 name=self")
-	hello := out[1].(Send).Msg.(*zre.Hello)
+	hello := out[1].(*Send).Msg.(*zre.Hello)
 	expect(t, h.step(LeaveGroup{Group: "a"}), "send p2 LEAVE#4 a 3", "send p3 LEAVE#4 a 3", "send p4 LEAVE#2 a 3")
 	expect(t, h.step(JoinGroup{Group: "c"}), "send p2 JOIN#5 c 4", "send p3 JOIN#5 c 4", "send p4 JOIN#3 c 4")
 	if !slices.Equal(hello.Groups, []string{"a", "b", "start"}) {
@@ -701,7 +701,7 @@ func TestCurveMode(t *testing.T) {
 	b.Beacon.PublicKey = theirKey
 	out := h.step(b)
 	expect(t, out, "connect p2 tcp://10.0.0.2:49152 key=f0efeeed", "send p2 HELLO#1 "+helloSelf)
-	hello := out[1].(Send).Msg.(*zre.Hello)
+	hello := out[1].(*Send).Msg.(*zre.Hello)
 	want := []zre.Header{{Key: "X-ROLE", Value: "test"}, {Key: "X-PUBLICKEY", Value: z85Encode(ourKey[:])}}
 	if !slices.Equal(hello.Headers, want) {
 		t.Fatalf("HELLO headers = %v", hello.Headers)

@@ -70,16 +70,48 @@ func newHarness(tb testing.TB, mut func(*Config)) *harness {
 
 // step feeds one input at the current time and returns its outputs.
 func (h *harness) step(in Input) []Output {
-	return h.e.Step(h.now, in, nil)
+	return h.stepKeep(in, nil)
 }
 
 // steps feeds inputs in order and returns all outputs.
 func (h *harness) steps(ins ...Input) []Output {
 	var out []Output
 	for _, in := range ins {
-		out = h.e.Step(h.now, in, out)
+		out = h.stepKeep(in, out)
 	}
 	return out
+}
+
+// stepKeep is Step for callers that collect outputs over several Steps:
+// it detaches the new outputs from the engine's recycled storage.
+func (h *harness) stepKeep(in Input, out []Output) []Output {
+	n := len(out)
+	out = h.e.Step(h.now, in, out)
+	for i, o := range out[n:] {
+		out[n+i] = detach(o)
+	}
+	return out
+}
+
+// detach copies an output that points into the engine's storage.
+func detach(o Output) Output {
+	switch o := o.(type) {
+	case *Send:
+		c := *o
+		switch m := c.Msg.(type) {
+		case *zre.Whisper:
+			mc := *m
+			c.Msg = &mc
+		case *zre.Shout:
+			mc := *m
+			c.Msg = &mc
+		}
+		return &c
+	case *Emit:
+		c := *o
+		return &c
+	}
+	return o
 }
 
 // advance moves the clock forward by d, ticking at every deadline on the
@@ -96,7 +128,7 @@ func (h *harness) advance(d time.Duration) []Output {
 		if dl.After(h.now) {
 			h.now = dl
 		}
-		out = h.e.Step(h.now, Tick{}, out)
+		out = h.stepKeep(Tick{}, out)
 		if nd := h.e.NextDeadline(); !nd.After(h.now) {
 			h.tb.Fatalf("advance: Tick at %v left the deadline at %v", h.now, nd)
 		}
@@ -205,9 +237,9 @@ func showOne(o Output) string {
 		return "disconnect " + label(o.Peer)
 	case SendBeacon:
 		return fmt.Sprintf("beacon %d", o.Port)
-	case Send:
+	case *Send:
 		return "send " + label(o.Peer) + " " + showMsg(o.Msg)
-	case Emit:
+	case *Emit:
 		return showEvent(o.Event)
 	}
 	return fmt.Sprintf("?%T", o)
@@ -269,7 +301,7 @@ func expect(tb testing.TB, outs []Output, want ...string) {
 func events(outs []Output) []string {
 	var s []string
 	for _, o := range outs {
-		if e, ok := o.(Emit); ok {
+		if e, ok := o.(*Emit); ok {
 			s = append(s, showEvent(e.Event))
 		}
 	}

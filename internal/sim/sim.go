@@ -497,9 +497,9 @@ func (s *Sim) perform(nd *node, o engine.Output) {
 		s.stats.Disconnects++
 		s.dropHeld(nd.idx, ref.node, "disconnect")
 		s.tr.peer(s.now, nd.idx, "disconnect", ref.node)
-	case engine.Send:
+	case *engine.Send:
 		s.send(nd, o.Peer, o.Msg)
-	case engine.Emit:
+	case *engine.Emit:
 		s.onEvent(nd, &o.Event)
 	}
 }
