@@ -11,6 +11,7 @@ import (
 
 	"github.com/gozyre/zyre/internal/beacon"
 	"github.com/gozyre/zyre/internal/engine"
+	"github.com/gozyre/zyre/internal/slab"
 	"github.com/gozyre/zyre/internal/zmtp"
 	"github.com/gozyre/zyre/internal/zre"
 )
@@ -60,6 +61,16 @@ type actor struct {
 	leaving, leavingBeacon  bool      // polite stop in progress; port-0 beacon pending
 	now                     time.Time // read once per loop iteration
 	beaconBuf               []byte
+
+	// Hot-path storage (see step): inputs and parsed WHISPER/SHOUT
+	// messages recycled once every queued input has been stepped, and
+	// chunks that frame 0 and the frame lists of small outgoing messages
+	// are carved from.
+	parser     zre.Parser
+	msgIns     slab.Slab[engine.MessageIn]
+	whisperIns slab.Slab[engine.SendWhisper]
+	oneFrame   slab.Slab[[1][]byte]
+	carve      sendArena
 }
 
 // link is our outbound connection to one peer.
@@ -332,6 +343,25 @@ func (a *actor) step(in engine.Input) {
 	}
 	a.pending = a.pending[:0]
 	a.stepping = false
+	// Nothing refers to the inputs any more: the engine keeps none, and
+	// the events and outgoing frames hold their own slice headers.
+	a.parser.Reset()
+	a.msgIns.Reset()
+	a.whisperIns.Reset()
+	a.oneFrame.Reset()
+}
+
+// whisper steps a SendWhisper from the Node's command (frames, or the
+// single frame) without allocating.
+func (a *actor) whisper(to zre.UUID, frame []byte, frames [][]byte) {
+	in := a.whisperIns.Next()
+	in.To, in.Content = to, frames
+	if frames == nil {
+		one := a.oneFrame.Next()
+		one[0] = frame
+		in.Content = one[:]
+	}
+	a.step(in)
 }
 
 func (a *actor) syncCounters() {
@@ -424,15 +454,11 @@ func (a *actor) send(peer zre.UUID, msg zre.Message) {
 	if l == nil {
 		return
 	}
-	frame0, err := msg.Append(nil)
+	frames, err := a.carve.frames(msg)
 	if err != nil {
 		a.log.Warn("message not encodable", "peer", peer.String(), "err", err)
 		return
 	}
-	content := zre.ContentOf(msg)
-	frames := make([][]byte, 1, 1+len(content))
-	frames[0] = frame0
-	frames = append(frames, content...)
 	if !l.out.trySend(frames) {
 		a.n.stats.outboxFull.Add(1)
 		a.log.Warn("peer outbox full: message dropped, peer treated as unresponsive", "peer", peer.String(), "cmd", msg.Command().String())
@@ -531,7 +557,7 @@ func (a *actor) receive(m zmtp.Message) {
 	}
 	var from zre.UUID
 	copy(from[:], id[1:])
-	msg, err := zre.ParseFrames(m.Frames)
+	msg, err := a.parser.ParseFrames(m.Frames)
 	if err != nil {
 		a.n.stats.messagesBad.Add(1)
 		a.badMessages.note(a.log, "malformed ZRE message", "peer", from.String(), "err", err)
@@ -547,7 +573,9 @@ func (a *actor) receive(m zmtp.Message) {
 		return
 	}
 	a.n.stats.messagesReceived.Add(1)
-	a.step(engine.MessageIn{From: from, Msg: msg})
+	in := a.msgIns.Next()
+	in.From, in.Msg = from, msg
+	a.step(in)
 }
 
 // stop ends the actor: politely (port-0 beacon, GOODBYE, flush) or at once.

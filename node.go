@@ -52,14 +52,25 @@ type Node struct {
 type command struct {
 	in engine.Input
 	f  func(a *actor)
+
+	// A whisper travels in these fields rather than in, so queuing it
+	// allocates nothing: to, and either frame (the usual single frame)
+	// or frames.
+	whisper bool
+	to      zre.UUID
+	frame   []byte
+	frames  [][]byte
 }
 
 func (c command) run(a *actor) {
-	if c.f != nil {
+	switch {
+	case c.f != nil:
 		c.f(a)
-		return
+	case c.whisper:
+		a.whisper(c.to, c.frame, c.frames)
+	default:
+		a.step(c.in)
 	}
-	a.step(c.in)
 }
 
 // cmdQueueLen bounds the commands waiting for the actor. Whisper queues
@@ -237,8 +248,14 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 	if err := n.usable(); err != nil {
 		return err
 	}
-	if len(frames) == 0 {
-		frames = [][]byte{{}}
+	c := command{whisper: true, to: zre.UUID(to)}
+	switch len(frames) {
+	case 0:
+		c.frame = []byte{}
+	case 1:
+		c.frame = frames[0]
+	default:
+		c.frames = slices.Clone(frames) // frames itself does not escape
 	}
 	for {
 		v, ok := n.ready.Load(to)
@@ -254,7 +271,7 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 		}
 	}
 	select {
-	case n.cmds <- command{in: engine.SendWhisper{To: zre.UUID(to), Content: frames}}:
+	case n.cmds <- c:
 		return nil
 	case <-n.done:
 		return ErrClosed

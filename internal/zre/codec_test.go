@@ -448,3 +448,33 @@ func TestParseAllocations(t *testing.T) {
 		}
 	}
 }
+
+func TestParserRecyclesWhisperAndShout(t *testing.T) {
+	var p Parser
+	w, _ := (&Whisper{Sequence: 7}).Append(nil)
+	s, _ := (&Shout{Sequence: 8, Group: "G"}).Append(nil)
+	content := []byte("x")
+	frames := [][]byte{w, content}
+	// Warm up, then parsing the traffic commands allocates nothing.
+	p.ParseFrames(frames)
+	p.Reset()
+	allocs := testing.AllocsPerRun(100, func() {
+		for range 20 {
+			if m, err := p.ParseFrames(frames); err != nil || m.Seq() != 7 {
+				t.Fatal(m, err)
+			}
+		}
+		p.Reset()
+	})
+	if allocs != 0 {
+		t.Errorf("WHISPER: %v allocations per round, want 0", allocs)
+	}
+	m, err := p.ParseFrames([][]byte{s, content})
+	if sh, ok := m.(*Shout); err != nil || !ok || sh.Group != "G" || sh.Seq() != 8 || len(sh.Content) != 1 {
+		t.Fatalf("SHOUT = %#v, %v", m, err)
+	}
+	p.Reset()
+	if sh := m.(*Shout); sh.Group != "" || sh.Content != nil {
+		t.Error("Reset kept the recycled message's references")
+	}
+}

@@ -44,6 +44,17 @@ func FuzzParse(f *testing.F) {
 		if !bytes.Equal(in, frame) {
 			t.Fatal("Parse modified its input")
 		}
+		// Parser (recycled WHISPER and SHOUT) agrees with ParseFrames,
+		// with and without content frames.
+		var p Parser
+		for _, frames := range [][][]byte{{frame}, {frame, []byte("content")}} {
+			got, gerr := p.ParseFrames(frames)
+			want, werr := ParseFrames(frames)
+			if !reflect.DeepEqual(got, want) || !reflect.DeepEqual(gerr, werr) {
+				t.Fatalf("Parser.ParseFrames = %#v, %v; ParseFrames = %#v, %v", got, gerr, want, werr)
+			}
+		}
+		p.Reset()
 		if err != nil {
 			checkParseError(t, frame, m, err)
 			return
