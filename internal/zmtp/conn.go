@@ -52,7 +52,9 @@ type Config struct {
 	// Mechanism is the security mechanism. Nil: Null.
 	Mechanism Mechanism
 	// MaxMessageSize bounds one incoming message (the sum of its
-	// frames), checked against declared sizes before allocating. 0:
+	// frames), checked against declared sizes before allocating. With an
+	// encrypting mechanism it bounds the decrypted frames (each wire
+	// frame may exceed it by the mechanism's framing). 0:
 	// DefaultMaxMessageSize (256 MiB); negative: no limit.
 	MaxMessageSize int64
 	// HeartbeatInterval is the time between our PINGs when Heartbeat is
@@ -323,7 +325,9 @@ func (c *Conn) handshake(ctx context.Context) (err error) {
 		c.id = id
 	}
 	c.md = md
-	c.r.codec = codec
+	if codec != nil {
+		c.r.setCodec(codec)
+	}
 	c.w.codec = codec
 	return nil
 }

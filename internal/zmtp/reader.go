@@ -31,14 +31,17 @@ const eagerAlloc = 16 << 20
 // multipart message matches io.ErrUnexpectedEOF.
 // A FrameReader is not safe for concurrent use.
 type FrameReader struct {
-	br      *bufio.Reader
-	max     int64 // message size limit; < 0: none
-	codec   FrameCodec
-	ar      arena
-	parts   [][]byte // frames of the message being read
-	msgSize uint64   // bytes in parts
-	hdr     [8]byte
-	err     error
+	br    *bufio.Reader
+	max   int64 // message size limit on wire frames; < 0: none
+	codec FrameCodec
+	// plainMax is the message size limit with a codec, applied to the
+	// decoded frames; max then allows for the codec's framing.
+	plainMax int64
+	ar       arena
+	parts    [][]byte // frames of the message being read
+	msgSize  uint64   // bytes in parts
+	hdr      [8]byte
+	err      error
 }
 
 // NewFrameReader returns a FrameReader over r with a read buffer of size
@@ -99,6 +102,11 @@ func (r *FrameReader) ReadMessage() (msg [][]byte, cmd []byte, err error) {
 				r.err = err
 				return nil, nil, err
 			}
+			if size := r.msgSize + uint64(len(body)); r.plainMax >= 0 && flags&FlagCommand == 0 && size > uint64(r.plainMax) {
+				err = &TooLargeError{Size: size, Limit: r.plainMax}
+				r.err = err
+				return nil, nil, err
+			}
 		}
 		if flags&FlagCommand != 0 {
 			return nil, body, nil
@@ -115,6 +123,20 @@ func (r *FrameReader) ReadMessage() (msg [][]byte, cmd []byte, err error) {
 			r.msgSize = 0
 			return msg, nil, nil
 		}
+	}
+}
+
+// codecSlack is how much larger than the message size limit the wire
+// frames may be with a codec: its own framing (CURVE: 33 bytes a frame).
+const codecSlack = 64
+
+// setCodec makes r decode every frame with codec from now on; the size
+// limit then applies to the decoded frames.
+func (r *FrameReader) setCodec(codec FrameCodec) {
+	r.codec = codec
+	r.plainMax = r.max
+	if r.max >= 0 {
+		r.max += codecSlack
 	}
 }
 

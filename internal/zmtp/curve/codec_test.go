@@ -2,6 +2,7 @@ package curve
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"math"
 	"net"
@@ -325,5 +326,63 @@ func TestEndToEndPlaintextInjection(t *testing.T) {
 		if _, err := deliver(t, raw, srvNC, sc, frame); !errors.Is(err, ErrProtocol) {
 			t.Fatalf("injected % x: %v, want ErrProtocol", frame, err)
 		}
+	}
+}
+
+// TestMaxMessageSizeIsOnPlaintext checks that MaxMessageSize bounds what
+// the application gets, not the boxes: a message of exactly the limit
+// passes, one byte more (over several frames) closes the connection.
+func TestMaxMessageSizeIsOnPlaintext(t *testing.T) {
+	const limit = 1000
+	sk, ck := testKey(t, 1), testKey(t, 2)
+	for _, tc := range []struct {
+		name   string
+		frames []int
+		ok     bool
+	}{
+		{"one frame at the limit", []int{limit}, true},
+		{"two frames at the limit", []int{600, 400}, true},
+		{"one frame over", []int{limit + 1}, false},
+		{"two frames over", []int{600, 401}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, s := tcpPair(t)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var sc *zmtp.Conn
+			var serr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				sc, serr = zmtp.Handshake(ctx, s, zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: &Server{Key: sk}, MaxMessageSize: limit})
+			}()
+			cc, err := zmtp.Handshake(ctx, c, zmtp.Config{SocketType: zmtp.SocketDealer, Identity: dealerIdentity(1), Mechanism: &Client{Key: ck, ServerKey: sk.Public}})
+			<-done
+			if err != nil || serr != nil {
+				t.Fatal(err, serr)
+			}
+			defer cc.Close()
+			defer sc.Close()
+			var msg [][]byte
+			for _, n := range tc.frames {
+				msg = append(msg, make([]byte, n))
+			}
+			if err := cc.Send(msg); err != nil {
+				t.Fatal(err)
+			}
+			if err := cc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := sc.Recv()
+			if tc.ok {
+				if err != nil || len(got) != len(tc.frames) {
+					t.Fatalf("Recv = %d frames, %v", len(got), err)
+				}
+				return
+			}
+			if !errors.Is(err, zmtp.ErrTooLarge) {
+				t.Fatalf("Recv = %d frames, %v; want ErrTooLarge", len(got), err)
+			}
+		})
 	}
 }
