@@ -34,14 +34,14 @@ func (s *sendArena) frames(msg zre.Message) ([][]byte, error) {
 	for _, f := range content {
 		size += len(f)
 	}
-	if n := msg.Len(); n > sendArenaMaxHeader || len(content) >= sendArenaMaxFrames || size > sendArenaMaxContent {
+	n := msg.Len()
+	if n > sendArenaMaxHeader || len(content) >= sendArenaMaxFrames || size > sendArenaMaxContent {
 		frame0, err := msg.Append(make([]byte, 0, n))
 		if err != nil {
 			return nil, err
 		}
-		return append(append(make([][]byte, 0, 1+len(content)), frame0), content...), nil
+		return ownList(frame0, content), nil
 	}
-	n := msg.Len()
 	if len(s.buf) < n {
 		s.buf = make([]byte, sendArenaBytes)
 	}
@@ -50,8 +50,7 @@ func (s *sendArena) frames(msg zre.Message) ([][]byte, error) {
 		return nil, err
 	}
 	if len(frame0) != n || &frame0[0] != &s.buf[0] { // Len and Append disagree: do not carve
-		frame0 = slices.Clone(frame0)
-		return append(append(make([][]byte, 0, 1+len(content)), frame0), content...), nil
+		return ownList(slices.Clone(frame0), content), nil
 	}
 	s.buf = s.buf[n:]
 	k := 1 + len(content)
@@ -63,4 +62,9 @@ func (s *sendArena) frames(msg zre.Message) ([][]byte, error) {
 	out[0] = frame0
 	copy(out[1:], content)
 	return out, nil
+}
+
+// ownList returns frame0 and content in a list of its own.
+func ownList(frame0 []byte, content [][]byte) [][]byte {
+	return append(append(make([][]byte, 0, 1+len(content)), frame0), content...)
 }
