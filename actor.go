@@ -376,6 +376,7 @@ func (a *actor) syncCounters() {
 	s.sequenceGaps.Store(c.SequenceGaps)
 	s.statusMismatches.Store(c.StatusMismatches)
 	s.peersExpired.Store(c.PeersExpired)
+	s.peersNeverReady.Store(c.PeersNeverReady)
 	s.peersUnresponsive.Store(c.PeersUnresponsive)
 }
 

@@ -15,7 +15,8 @@ type Stats struct {
 	BadIdentities       uint64 // mailbox messages whose routing id is not 0x01+UUID
 	SequenceGaps        uint64 // peers dropped for a sequence gap (RFC 36)
 	StatusMismatches    uint64 // JOIN/LEAVE group status mismatches, resynchronised
-	PeersExpired        uint64 // peers removed by the expiry timer
+	PeersExpired        uint64 // peers removed by the expiry timer, with EXIT
+	PeersNeverReady     uint64 // peers heard of (beacon, gossip) that expired without completing HELLO: unreachable or refused
 	PeersUnresponsive   uint64 // peers removed because their outbox stayed full
 	OutboxFull          uint64 // messages not queued because a peer's outbox was full
 	EventsDropped       uint64 // data events discarded under DropWhenFull
@@ -28,7 +29,7 @@ type Stats struct {
 	GossipClients          uint64 // gauge: gossip clients connected now (GossipBind)
 	GossipDelivered        uint64 // tuples learned: new keys or changed values
 	GossipDiscovered       uint64 // peers handed to the protocol engine from gossip
-	GossipIgnored          uint64 // learned tuples not used: not node tuples, other security mode, stale copies of peers that exited, or the node too busy to take them, or the node too busy to take them
+	GossipIgnored          uint64 // learned tuples not used: not node tuples, other security mode, stale copies of peers that exited, or the node too busy to take them
 	GossipMessagesSent     uint64 // ZGossip messages queued to servers and clients
 	GossipMessagesReceived uint64 // ZGossip messages received
 	GossipBytesSent        uint64 // bytes of those messages on the wire (ZMTP framing included, handshakes not)
@@ -43,7 +44,7 @@ type counters struct {
 	peersRejected                                              atomic.Uint64
 	// engine counters, copied after each step that changed them
 	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
-	peersExpired, peersUnresponsive                             atomic.Uint64
+	peersExpired, peersNeverReady, peersUnresponsive            atomic.Uint64
 	gossip                                                      hubCounters // written by the node's gossip hub
 }
 
@@ -61,6 +62,7 @@ func (c *counters) snapshot() Stats {
 		SequenceGaps:        c.sequenceGaps.Load(),
 		StatusMismatches:    c.statusMismatches.Load(),
 		PeersExpired:        c.peersExpired.Load(),
+		PeersNeverReady:     c.peersNeverReady.Load(),
 		PeersUnresponsive:   c.peersUnresponsive.Load(),
 		OutboxFull:          c.outboxFull.Load(),
 		EventsDropped:       c.eventsDropped.Load(),

@@ -210,7 +210,8 @@ type Counters struct {
 	BadMessages         uint64 // frames that did not parse
 	SequenceGaps        uint64 // sequence mismatch: the peer was dropped (RFC 36)
 	StatusMismatches    uint64 // JOIN/LEAVE status not previous+1: resynchronised
-	PeersExpired        uint64 // removed by the expiry timer
+	PeersExpired        uint64 // ready peers removed by the expiry timer (EXIT)
+	PeersNeverReady     uint64 // peers known from a beacon or gossip that expired before their HELLO
 	PeersUnresponsive   uint64 // removed because their outbox stayed full
 	WhispersUnknownPeer uint64 // SendWhisper to a peer we do not know
 }

@@ -684,7 +684,11 @@ func (e *Engine) tick(now mono, out []Output) []Output {
 			continue
 		}
 		if now >= p.seen+e.expired {
-			e.counters.PeersExpired++
+			if p.ready {
+				e.counters.PeersExpired++
+			} else {
+				e.counters.PeersNeverReady++
+			}
 			out = e.remove(p, "expired", out)
 			continue
 		}

@@ -120,8 +120,8 @@ func TestLifecycleEvasiveSilentExpired(t *testing.T) {
 	wantDeadline(30 * time.Second)
 	expect(t, h.at(30*time.Second-1))
 	expect(t, h.at(30*time.Second), "EXIT p2 (expired)", "disconnect p2")
-	if c := h.e.Counters(); c.PeersExpired != 1 {
-		t.Errorf("PeersExpired = %d", c.PeersExpired)
+	if c := h.e.Counters(); c.PeersExpired != 1 || c.PeersNeverReady != 0 {
+		t.Errorf("PeersExpired = %d, PeersNeverReady = %d, want 1 and 0", c.PeersExpired, c.PeersNeverReady)
 	}
 	if len(h.e.Peers()) != 0 || !h.e.NextDeadline().Equal(Never) {
 		t.Errorf("peer left behind: %v, deadline %v", h.e.Peers(), h.e.NextDeadline())
@@ -407,8 +407,8 @@ func TestMessagesBeforeHelloDropped(t *testing.T) {
 	// The dropped messages did not refresh it: it expires 30 s after
 	// discovery, silently (it never entered).
 	expect(t, h.at(30*time.Second), "disconnect p2")
-	if c := h.e.Counters(); c.PeersExpired != 1 {
-		t.Fatalf("PeersExpired = %d", c.PeersExpired)
+	if c := h.e.Counters(); c.PeersExpired != 0 || c.PeersNeverReady != 1 {
+		t.Fatalf("PeersExpired = %d, PeersNeverReady = %d, want 0 and 1", c.PeersExpired, c.PeersNeverReady)
 	}
 }
 

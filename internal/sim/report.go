@@ -132,6 +132,7 @@ func addCounters(dst, src *engine.Counters) {
 	dst.SequenceGaps += src.SequenceGaps
 	dst.StatusMismatches += src.StatusMismatches
 	dst.PeersExpired += src.PeersExpired
+	dst.PeersNeverReady += src.PeersNeverReady
 	dst.PeersUnresponsive += src.PeersUnresponsive
 	dst.WhispersUnknownPeer += src.WhispersUnknownPeer
 }
@@ -149,6 +150,7 @@ var counterNames = []counterName{
 	{"sequence-gaps", func(c *engine.Counters) uint64 { return c.SequenceGaps }},
 	{"status-mismatches", func(c *engine.Counters) uint64 { return c.StatusMismatches }},
 	{"expired", func(c *engine.Counters) uint64 { return c.PeersExpired }},
+	{"never-ready", func(c *engine.Counters) uint64 { return c.PeersNeverReady }},
 	{"unresponsive", func(c *engine.Counters) uint64 { return c.PeersUnresponsive }},
 	{"whispers-unknown", func(c *engine.Counters) uint64 { return c.WhispersUnknownPeer }},
 }
