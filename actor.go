@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -69,8 +70,13 @@ type actor struct {
 	parser     zre.Parser
 	msgIns     slab.Slab[engine.MessageIn]
 	whisperIns slab.Slab[engine.SendWhisper]
+	shoutIns   slab.Slab[engine.SendShout]
 	oneFrame   slab.Slab[[1][]byte]
 	carve      sendArena
+
+	// Groups whose members' outboxes must be published again (groups.go).
+	dirtyGroups    map[string]struct{}
+	allGroupsDirty bool
 }
 
 // link is our outbound connection to one peer.
@@ -348,20 +354,28 @@ func (a *actor) step(in engine.Input) {
 	a.parser.Reset()
 	a.msgIns.Reset()
 	a.whisperIns.Reset()
+	a.shoutIns.Reset()
 	a.oneFrame.Reset()
+	a.publishGroups()
 }
 
 // whisper steps a SendWhisper from the Node's command (frames, or the
 // single frame) without allocating.
 func (a *actor) whisper(to zre.UUID, frame []byte, frames [][]byte) {
 	in := a.whisperIns.Next()
-	in.To, in.Content = to, frames
-	if frames == nil {
-		one := a.oneFrame.Next()
-		one[0] = frame
-		in.Content = one[:]
-	}
+	in.To, in.Content = to, a.content(frame, frames)
 	a.step(in)
+}
+
+// content returns frames, or else frame as a one-frame list from storage
+// recycled after the step.
+func (a *actor) content(frame []byte, frames [][]byte) [][]byte {
+	if frames != nil {
+		return frames
+	}
+	one := a.oneFrame.Next()
+	one[0] = frame
+	return one[:]
 }
 
 func (a *actor) syncCounters() {
@@ -394,6 +408,7 @@ func (a *actor) perform(o engine.Output) {
 		if l := a.links[o.Peer]; l != nil {
 			delete(a.links, o.Peer)
 			a.n.ready.CompareAndDelete(PeerID(o.Peer), l.out)
+			a.groupsChanged("")
 			l.out.closeFlush()
 			a.closing[l.out] = struct{}{}
 		}
@@ -426,6 +441,7 @@ func (a *actor) connect(peer zre.UUID, endpoint string, key []byte) {
 	if old := a.links[peer]; old != nil {
 		a.n.ready.CompareAndDelete(PeerID(peer), old.out)
 		old.out.close()
+		a.groupsChanged("")
 	}
 	ap, err := parseEndpoint(endpoint)
 	var mech zmtp.Mechanism
@@ -438,16 +454,6 @@ func (a *actor) connect(peer zre.UUID, endpoint string, key []byte) {
 		return
 	}
 	a.links[peer] = &link{out: newOutbox(a, peer, ap, mech)}
-}
-
-// full reports whether peer's outbox has no room for application data,
-// and if so returns a channel closed when it has room again.
-func (a *actor) full(peer zre.UUID) <-chan struct{} {
-	l := a.links[peer]
-	if l == nil {
-		return nil
-	}
-	return l.out.fullWait(a.n.cfg.OutboxLen)
 }
 
 func (a *actor) send(peer zre.UUID, msg zre.Message) {
@@ -481,9 +487,11 @@ func (a *actor) emit(ev engine.Event) {
 		if l := a.links[ev.Peer]; l != nil {
 			a.n.ready.Store(id, l.out)
 		}
+		// Its groups follow as JOIN events.
 		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
 	case engine.EventExit:
 		a.n.ready.Delete(id)
+		a.groupsChanged("")
 		if a.exited != nil {
 			a.exited[ev.Peer] = time.Now()
 		}
@@ -492,8 +500,10 @@ func (a *actor) emit(ev engine.Event) {
 		}
 		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
 	case engine.EventJoin:
+		a.groupsChanged(ev.Group)
 		out = JoinEvent{Peer: id, Name: ev.Name, Group: ev.Group}
 	case engine.EventLeave:
+		a.groupsChanged(ev.Group)
 		out = LeaveEvent{Peer: id, Name: ev.Name, Group: ev.Group}
 	case engine.EventWhisper:
 		out = WhisperEvent{Peer: id, Name: ev.Name, Frames: ev.Content}
@@ -587,9 +597,12 @@ func (a *actor) stop(polite bool) {
 		a.hub.signal(polite) // withdraws our tuple while GOODBYEs go out
 	}
 	if polite {
-		// GOODBYE goes to every peer and the outboxes flush before the
-		// port-0 beacon leaves: a beacon overtaking queued messages
-		// would make peers drop them (they remove us on the beacon).
+		// Whispers and shouts the application was told are sent go
+		// out before GOODBYE. GOODBYE goes to every peer and the
+		// outboxes flush before the port-0 beacon leaves: a beacon
+		// overtaking queued messages would make peers drop them (they
+		// remove us on the beacon).
+		a.drainCommands()
 		a.leaving = true
 		a.step(engine.Stop{})
 	}
@@ -598,6 +611,7 @@ func (a *actor) stop(polite bool) {
 		a.n.ready.Delete(PeerID(id))
 		l.out.close()
 	}
+	a.n.groups.Store(nil)
 	if !polite {
 		for o := range a.closing {
 			o.close()
@@ -636,6 +650,33 @@ func (a *actor) stop(polite bool) {
 	a.flushDropped()
 	n.events.push(StopEvent{}, true)
 	a.log.Info("node stopped", "polite", polite)
+}
+
+// drainCommands runs the commands queued before the node closed, waiting
+// for callers that passed their closed check and are queuing one.
+func (a *actor) drainCommands() {
+	n := a.n
+	for {
+		select {
+		case c := <-n.cmds:
+			c.run(a)
+			continue
+		case <-n.quit:
+			return // Close: no more waiting
+		default:
+		}
+		if n.enqueuing.Load() == 0 {
+			// Whoever was queuing has left; what it queued is in cmds.
+			select {
+			case c := <-n.cmds:
+				c.run(a)
+				continue
+			default:
+			}
+			return
+		}
+		runtime.Gosched()
+	}
 }
 
 // livenessWhilePaused keeps peers alive while the actor is not reading

@@ -235,15 +235,27 @@ func TestLoopbackErrors(t *testing.T) {
 }
 
 // A peer that sends faster than the application reads: by default the node
-// pushes back (the sender's Whisper waits), nothing is lost, order holds,
-// and the slow reader's peers are not mistaken for dead.
+// pushes back (the sender's Whisper or Shout waits), nothing is lost, order
+// holds, and the slow reader's peers are not mistaken for dead.
 func TestLoopbackBackpressure(t *testing.T) {
+	for _, shout := range []bool{false, true} {
+		name := map[bool]string{false: "whisper", true: "shout"}[shout]
+		t.Run(name, func(t *testing.T) { testBackpressure(t, shout) })
+	}
+}
+
+func testBackpressure(t *testing.T, shout bool) {
 	port := loopbackPort()
 	sender, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "tx"); c.OutboxLen = 64; return c }())
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "rx"); c.EventQueueLen = 16; return c }())
+	slow, err := zyre.New(func() *zyre.Config {
+		c := loopbackConfig(port, "rx")
+		c.EventQueueLen = 16
+		c.Groups = []string{"G"}
+		return c
+	}())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +265,7 @@ func TestLoopbackBackpressure(t *testing.T) {
 		}
 		defer n.Close()
 	}
-	waitEvent(t, sender, isEnter(slow.ID()))
+	waitEvent(t, sender, isJoin(slow.ID(), "G"))
 	waitEvent(t, slow, isEnter(sender.ID()))
 
 	payload := bytes.Repeat([]byte{'x'}, 4096)
@@ -261,7 +273,11 @@ func TestLoopbackBackpressure(t *testing.T) {
 	for ; sent < 100_000; sent++ {
 		ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
 		msg := append([]byte(fmt.Sprintf("%08d", sent)), payload...)
-		err := sender.Whisper(ctx, slow.ID(), msg)
+		if shout {
+			err = sender.Shout(ctx, "G", msg)
+		} else {
+			err = sender.Whisper(ctx, slow.ID(), msg)
+		}
 		cancel()
 		if err == context.DeadlineExceeded {
 			break // the sender is held back: backpressure reached it
@@ -279,23 +295,37 @@ func TestLoopbackBackpressure(t *testing.T) {
 	for next < sent {
 		ev := waitEvent(t, slow, func(ev zyre.Event) bool {
 			switch ev.(type) {
-			case zyre.WhisperEvent, zyre.DroppedEvent, zyre.ExitEvent:
+			case zyre.WhisperEvent, zyre.ShoutEvent, zyre.DroppedEvent, zyre.ExitEvent:
 				return true
 			}
 			return false
 		})
-		w, ok := ev.(zyre.WhisperEvent)
+		frames, ok := messageFrames(ev)
 		if !ok {
-			t.Fatalf("after %d whispers: %s %+v", next, ev.Type(), ev)
+			t.Fatalf("after %d messages: %s %+v", next, ev.Type(), ev)
 		}
-		if want := fmt.Sprintf("%08d", next); string(w.Frames[0][:8]) != want {
-			t.Fatalf("whisper %d carries %q", next, w.Frames[0][:8])
+		if want := fmt.Sprintf("%08d", next); string(frames[0][:8]) != want {
+			t.Fatalf("message %d carries %q", next, frames[0][:8])
 		}
 		next++
 	}
 	if st := slow.Stats(); st.EventsDropped != 0 || st.PeersExpired != 0 {
 		t.Errorf("slow reader stats %+v", st)
 	}
+	if st := sender.Stats(); st.OutboxFull != 0 {
+		t.Errorf("sender refused %d messages at a full outbox", st.OutboxFull)
+	}
+}
+
+// messageFrames returns the frames of a WHISPER or SHOUT event.
+func messageFrames(ev zyre.Event) ([][]byte, bool) {
+	switch ev := ev.(type) {
+	case zyre.WhisperEvent:
+		return ev.Frames, true
+	case zyre.ShoutEvent:
+		return ev.Frames, true
+	}
+	return nil, false
 }
 
 // With DropWhenFull the node drops data events instead, and says so: a
@@ -440,4 +470,47 @@ func loopbackIface(t *testing.T) *net.Interface {
 	}
 	t.Fatal("no loopback interface")
 	return nil
+}
+
+// Messages that Whisper and Shout accepted before Shutdown are sent, in
+// order, before the GOODBYE: the peer sees all of them, then the EXIT.
+func TestLoopbackShutdownSendsQueued(t *testing.T) {
+	nodes, recs := startLoopback(t, 2, func(i int, c *zyre.Config) { c.Groups = []string{"G"} })
+	recs[0].WaitFor(t, waitBound, "JOIN", has(isJoin(nodes[1].ID(), "G")))
+	recs[1].WaitFor(t, waitBound, "ENTER", has(isEnter(nodes[0].ID())))
+	const n = 2000
+	ctx := t.Context()
+	for i := range n {
+		msg := []byte(fmt.Sprintf("%06d", i))
+		var err error
+		if i%2 == 0 {
+			err = nodes[0].Whisper(ctx, nodes[1].ID(), msg)
+		} else {
+			err = nodes[0].Shout(ctx, "G", msg)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nodes[0].Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	recs[1].WaitFor(t, waitBound, "EXIT", has(isExit(nodes[0].ID())))
+	next := 0
+	for _, ev := range recs[1].Events() {
+		if _, ok := ev.(zyre.ExitEvent); ok {
+			if next != n {
+				t.Fatalf("EXIT after %d of %d messages", next, n)
+			}
+			return
+		}
+		f, ok := messageFrames(ev)
+		if !ok {
+			continue
+		}
+		if want := fmt.Sprintf("%06d", next); string(f[0]) != want {
+			t.Fatalf("message %d is %q", next, f[0])
+		}
+		next++
+	}
 }

@@ -32,13 +32,18 @@ type Node struct {
 	events *eventQueue
 	cmds   chan command
 	stats  counters
-	ready  sync.Map // PeerID -> *outbox of peers that have entered; written by the actor only
+	ready  sync.Map                      // PeerID -> *outbox of peers that have entered; written by the actor only
+	groups atomic.Pointer[groupOutboxes] // outboxes of the peers in each group; published by the actor
+	// enqueuing counts Whisper and Shout calls between their closed check
+	// and their command being queued (Node.enqueue).
+	enqueuing atomic.Int32
 
 	mu       sync.Mutex // guards state transitions only (New -> started -> closed)
 	started  bool
 	closed   bool
-	endpoint atomic.Value // string, set by Start
-	gossipEP atomic.Value // string, set by Start (GossipBind)
+	state    atomic.Uint32 // nodeNew, nodeStarted or nodeClosed: the transitions, for readers without mu
+	endpoint atomic.Value  // string, set by Start
+	gossipEP atomic.Value  // string, set by Start (GossipBind)
 
 	quit       chan struct{} // closed by Close: the actor stops at once
 	polite     chan struct{} // closed by Shutdown: the actor leaves politely
@@ -53,29 +58,54 @@ type command struct {
 	in engine.Input
 	f  func(a *actor)
 
-	// A whisper travels in these fields rather than in, so queuing it
-	// allocates nothing: to, and either frame (the usual single frame)
-	// or frames.
-	whisper bool
-	to      zre.UUID
-	frame   []byte
-	frames  [][]byte
+	// A whisper or shout travels in these fields rather than in, so
+	// queuing it allocates nothing: to or group, and either frame (the
+	// usual single frame) or frames.
+	send   sendKind
+	to     zre.UUID
+	group  string
+	frame  []byte
+	frames [][]byte
 }
+
+type sendKind uint8
+
+const (
+	sendNone sendKind = iota
+	sendWhisper
+	sendShout
+)
 
 func (c command) run(a *actor) {
 	switch {
 	case c.f != nil:
 		c.f(a)
-	case c.whisper:
+	case c.send == sendWhisper:
 		a.whisper(c.to, c.frame, c.frames)
+	case c.send == sendShout:
+		a.shout(c.group, c.frame, c.frames)
 	default:
 		a.step(c.in)
 	}
 }
 
-// cmdQueueLen bounds the commands waiting for the actor. Whisper queues
-// without waiting for the actor, so outboxes keep this much room beyond
-// OutboxLen for commands already in flight.
+// setContent puts a message's frames into c: a single frame inline, more
+// in a copy (the variadic slice must not escape, so the caller's call
+// does not allocate it).
+func (c *command) setContent(frames [][]byte) {
+	switch len(frames) {
+	case 0:
+		c.frame = []byte{}
+	case 1:
+		c.frame = frames[0]
+	default:
+		c.frames = slices.Clone(frames)
+	}
+}
+
+// cmdQueueLen bounds the commands waiting for the actor. Whisper and
+// Shout queue without waiting for the actor, so outboxes keep this much
+// room beyond OutboxLen for commands already in flight.
 const cmdQueueLen = 1024
 
 // New validates cfg and returns a node that has not touched the network
@@ -143,6 +173,7 @@ func (n *Node) Start(ctx context.Context) error {
 		return err
 	}
 	n.started = true
+	n.state.Store(nodeStarted)
 	n.endpoint.Store(a.endpoint)
 	if a.hub != nil {
 		n.gossipEP.Store(a.hub.endpoint)
@@ -188,6 +219,7 @@ func (n *Node) markClosed() (started bool) {
 	n.mu.Lock()
 	started, closed := n.started, n.closed
 	n.closed = true
+	n.state.Store(nodeClosed)
 	n.mu.Unlock()
 	if !started && !closed {
 		n.events.push(StopEvent{}, true)
@@ -242,21 +274,15 @@ func (n *Node) Leave(ctx context.Context, group string) error {
 // Whisper sends frames to one peer. It returns ErrUnknownPeer if the peer
 // has not entered (or has exited). It does not wait for the network: the
 // message is queued in order and Whisper returns. When the peer's outbox
-// is full it waits for room until ctx ends. The frames must not be
-// modified afterwards.
+// is full it waits for room until ctx ends. A message Whisper accepted
+// goes out even if Shutdown follows at once (before the GOODBYE); Close
+// drops what is still queued. The frames must not be modified afterwards.
 func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 	if err := n.usable(); err != nil {
 		return err
 	}
-	c := command{whisper: true, to: zre.UUID(to)}
-	switch len(frames) {
-	case 0:
-		c.frame = []byte{}
-	case 1:
-		c.frame = frames[0]
-	default:
-		c.frames = slices.Clone(frames) // frames itself does not escape
-	}
+	c := command{send: sendWhisper, to: zre.UUID(to)}
+	c.setContent(frames)
 	for {
 		v, ok := n.ready.Load(to)
 		if !ok {
@@ -270,6 +296,19 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 			return err
 		}
 	}
+	return n.enqueue(ctx, c)
+}
+
+// enqueue hands c to the actor without waiting for it to run. A command
+// queued before the node closed is run even by a Shutdown that is already
+// under way (the actor drains the queue, see drainCommands); after that,
+// ErrClosed.
+func (n *Node) enqueue(ctx context.Context, c command) error {
+	n.enqueuing.Add(1)
+	defer n.enqueuing.Add(-1)
+	if err := n.usable(); err != nil {
+		return err
+	}
 	select {
 	case n.cmds <- c:
 		return nil
@@ -280,47 +319,48 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 	}
 }
 
+// Node states (Node.state).
+const (
+	nodeNew uint32 = iota
+	nodeStarted
+	nodeClosed
+)
+
 func (n *Node) usable() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
+	switch n.state.Load() {
+	case nodeStarted:
+		return nil
+	case nodeNew:
+		return ErrNotStarted
+	default:
 		return ErrClosed
 	}
-	if !n.started {
-		return ErrNotStarted
-	}
-	return nil
 }
 
-// Shout sends frames to every peer in group. When a member's outbox is
-// full it waits for room until ctx ends. The frames must not be modified
-// afterwards.
+// Shout sends frames to every peer in group. Like Whisper, it queues the
+// message in order and returns without waiting for the network; when a
+// member's outbox is full it waits for room until ctx ends. A message
+// Shout accepted goes out even if Shutdown follows at once; Close drops
+// what is still queued. The frames must not be modified afterwards.
 func (n *Node) Shout(ctx context.Context, group string, frames ...[]byte) error {
 	if err := checkGroup(group); err != nil {
 		return err
 	}
-	if len(frames) == 0 {
-		frames = [][]byte{{}}
+	if err := n.usable(); err != nil {
+		return err
 	}
+	c := command{send: sendShout, group: group}
+	c.setContent(frames)
 	for {
-		var wait <-chan struct{}
-		err := n.do(ctx, func(a *actor) error {
-			for _, id := range a.eng.PeersByGroup(group) {
-				if w := a.full(id); w != nil {
-					wait = w
-					return nil
-				}
-			}
-			a.step(engine.SendShout{Group: group, Content: frames})
-			return nil
-		})
-		if err != nil || wait == nil {
-			return err
+		wait := n.groups.Load().fullWait(group, n.cfg.OutboxLen)
+		if wait == nil {
+			break
 		}
 		if err := n.waitRoom(ctx, wait); err != nil {
 			return err
 		}
 	}
+	return n.enqueue(ctx, c)
 }
 
 func (n *Node) waitRoom(ctx context.Context, wait <-chan struct{}) error {

@@ -84,7 +84,6 @@ func runCat(ctx context.Context, e *env, args []string) error {
 	}()
 
 	waited := isTerminal(e.stdin)
-	var sent sendClock
 loop:
 	for {
 		select {
@@ -104,10 +103,8 @@ loop:
 				}
 				fmt.Fprintf(e.stderr, "zyre cat: shout: %v\n", err)
 			}
-			sent.mark()
 		}
 	}
-	sent.settle()
 	shutdown(node)
 	<-recvDone
 	return nil

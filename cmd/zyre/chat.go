@@ -27,7 +27,6 @@ const chatHelp = `commands:
 type chat struct {
 	node *zyre.Node
 	con  console
-	sent sendClock
 
 	mu  sync.Mutex
 	cur string // the current group; "" when in none
@@ -96,7 +95,6 @@ func runChat(ctx context.Context, e *env, args []string) error {
 	case <-inDone:
 	}
 	con.Println("* leaving")
-	ch.sent.settle()
 	shutdown(node)
 	select {
 	case <-evDone:
@@ -146,7 +144,6 @@ func (ch *chat) handle(ctx context.Context, line string) bool {
 			say("you are in no group: /join G first")
 			return true
 		}
-		ch.sent.mark()
 		if err := ch.node.Shout(ctx, cur, []byte(text)); err != nil {
 			say("shout: %v", err)
 			return true
@@ -202,7 +199,6 @@ func (ch *chat) handle(ctx context.Context, line string) bool {
 			say("usage: /shout G text")
 			return true
 		}
-		ch.sent.mark()
 		if err := ch.node.Shout(ctx, g, []byte(text)); err != nil {
 			say("shout: %v", err)
 			return true
@@ -219,7 +215,6 @@ func (ch *chat) handle(ctx context.Context, line string) bool {
 			say("whisper: %v", err)
 			return true
 		}
-		ch.sent.mark()
 		if err := ch.node.Whisper(ctx, p.ID, []byte(text)); err != nil {
 			say("whisper: %v", err)
 			return true

@@ -176,12 +176,11 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 		out.line(line)
 	}
 
-	var sent sendClock
 	go func() {
 		sc := bufio.NewScanner(e.stdin)
 		sc.Buffer(make([]byte, 64<<10), 64<<20)
 		for sc.Scan() {
-			quit, err := eventsCommand(ctx, node, sc.Text(), out, *asJSON, &sent)
+			quit, err := eventsCommand(ctx, node, sc.Text(), out, *asJSON)
 			if err != nil {
 				errorf("%v", err)
 			}
@@ -192,7 +191,6 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 		if err := sc.Err(); err != nil && !errors.Is(err, io.EOF) {
 			errorf("stdin: %v", err)
 		}
-		sent.settle()
 		shutdown(node)
 	}()
 
@@ -211,7 +209,7 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 
 // eventsCommand runs one command line of "zyre events". It reports whether
 // the command was QUIT.
-func eventsCommand(ctx context.Context, n *zyre.Node, line string, out *lineWriter, asJSON bool, sent *sendClock) (quit bool, err error) {
+func eventsCommand(ctx context.Context, n *zyre.Node, line string, out *lineWriter, asJSON bool) (quit bool, err error) {
 	line = strings.TrimRight(line, "\r")
 	if strings.TrimSpace(line) == "" {
 		return false, nil
@@ -238,7 +236,6 @@ func eventsCommand(ctx context.Context, n *zyre.Node, line string, out *lineWrit
 		if err != nil {
 			return false, err
 		}
-		sent.mark()
 		return false, n.Shout(cctx, g, f)
 	case "WHISPER":
 		who, text := word(rest)
@@ -253,7 +250,6 @@ func eventsCommand(ctx context.Context, n *zyre.Node, line string, out *lineWrit
 		if err != nil {
 			return false, err
 		}
-		sent.mark()
 		return false, n.Whisper(cctx, p.ID, f)
 	case "PEERS":
 		peers, err := n.Peers(cctx)

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/gozyre/zyre"
@@ -405,25 +404,4 @@ func shutdownOn(ctx context.Context, n *zyre.Node, done <-chan struct{}) {
 		case <-done:
 		}
 	}()
-}
-
-// sendSettle is how long a command waits after its last Shout or Whisper
-// before Shutdown. Shutdown's port-0 beacon travels by UDP and can overtake
-// messages still in flight on TCP; a peer that sees it first removes us and
-// drops those messages. The public API has no way to wait until the
-// outboxes are drained, so we give them this long.
-const sendSettle = 250 * time.Millisecond
-
-// sendClock remembers when the node last sent a message.
-type sendClock struct{ last atomic.Int64 }
-
-func (s *sendClock) mark() { s.last.Store(time.Now().UnixNano()) }
-
-// settle waits until sendSettle has passed since the last send.
-func (s *sendClock) settle() {
-	if last := s.last.Load(); last != 0 {
-		if d := time.Until(time.Unix(0, last).Add(sendSettle)); d > 0 {
-			time.Sleep(d)
-		}
-	}
 }

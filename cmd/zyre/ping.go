@@ -29,7 +29,7 @@ func runPing(ctx context.Context, e *env, args []string) error {
 		"Find peers and whisper each a PING every second; a peer running 'zyre ping'\n"+
 			"answers with PONG. Prints round-trip times; runs until interrupted or --count.", defaultCommon)
 	every := fs.Duration("every", time.Second, "time between pings to one peer")
-	count := fs.Int("count", 0, "stop after this many pings to each peer (0: until interrupted)")
+	count := fs.Int("count", 0, "stop after this many pings to each peer, once peers still pinging us are answered (0: until interrupted)")
 	timeout := fs.Duration("timeout", 2*time.Second, "a ping without answer after this long is lost")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -67,7 +67,6 @@ func runPing(ctx context.Context, e *env, args []string) error {
 	targets := map[zyre.PeerID]*pingTarget{}
 	var order []*pingTarget
 	var seq uint64
-	var sent sendClock
 	send := func(t *pingTarget, now time.Time) {
 		seq++
 		t.sent++
@@ -91,11 +90,24 @@ func runPing(ctx context.Context, e *env, args []string) error {
 		}
 		return true
 	}
+	// With --count, once our own pings are done we keep answering peers
+	// that still ping us (they may have started later), until none has
+	// for two of our periods, and for at most ten.
+	var lastPing, doneAt time.Time
+	done := func(now time.Time) bool {
+		if !finished() {
+			return false
+		}
+		if doneAt.IsZero() {
+			doneAt = now
+		}
+		return now.Sub(lastPing) >= 2**every || now.Sub(doneAt) >= 10**every
+	}
 	tick := time.NewTicker(min(*every, 50*time.Millisecond))
 	defer tick.Stop()
 
 loop:
-	for !finished() {
+	for !done(time.Now()) {
 		select {
 		case <-ctx.Done():
 			break loop
@@ -129,7 +141,7 @@ loop:
 				case "PING":
 					reply := append([][]byte{[]byte("PONG")}, ev.Frames[1:]...)
 					node.Whisper(ctx, ev.Peer, reply...)
-					sent.mark()
+					lastPing = now
 				case "PONG":
 					t := targets[ev.Peer]
 					if t == nil || len(ev.Frames) < 2 {
@@ -166,7 +178,6 @@ loop:
 			}
 		}
 	}
-	sent.settle()
 	shutdown(node)
 	for range evc {
 	}

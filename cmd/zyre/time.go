@@ -57,7 +57,6 @@ func runTime(ctx context.Context, e *env, args []string) error {
 		}
 	}()
 
-	var sent sendClock
 	tick := time.NewTicker(*every)
 	defer tick.Stop()
 	for i := 0; *count == 0 || i < *count; i++ {
@@ -78,10 +77,8 @@ func runTime(ctx context.Context, e *env, args []string) error {
 			}
 			return failf("shout: %v", err)
 		}
-		sent.mark()
 		out.line(fmt.Sprintf("%s -> %s (members: %d)", now, *group, len(members)))
 	}
-	sent.settle()
 	shutdown(node)
 	<-evDone
 	return nil

@@ -478,3 +478,34 @@ func TestParserRecyclesWhisperAndShout(t *testing.T) {
 		t.Error("Reset kept the recycled message's references")
 	}
 }
+
+// TestParserAllocations: once warmed up, a Parser parses WHISPER and
+// SHOUT without allocating, group names included.
+func TestParserAllocations(t *testing.T) {
+	shout, err := (&Shout{Sequence: 7, Group: "GLOBAL"}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	whisper, err := (&Whisper{Sequence: 8}).Append(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	content := []byte("content")
+	var p Parser
+	for name, f0 := range map[string][]byte{"shout": shout, "whisper": whisper} {
+		frames := [][]byte{f0, content}
+		allocs := testing.AllocsPerRun(100, func() {
+			if _, err := p.ParseFrames(frames); err != nil {
+				t.Fatal(err)
+			}
+			p.Reset()
+		})
+		if allocs != 0 {
+			t.Errorf("%s: %v allocations per message, want 0", name, allocs)
+		}
+	}
+	m, err := p.ParseFrames([][]byte{shout, content})
+	if err != nil || m.(*Shout).Group != "GLOBAL" || m.(*Shout).Sequence != 7 {
+		t.Fatalf("parsed %+v, %v", m, err)
+	}
+}

@@ -11,7 +11,12 @@ import "github.com/gozyre/zyre/internal/slab"
 type Parser struct {
 	whispers slab.Slab[Whisper]
 	shouts   slab.Slab[Shout]
+	groups   map[string]string // group names seen in SHOUTs, interned
 }
+
+// maxInterned bounds the interned group names; the table starts over when
+// it is full, so a peer shouting to ever new names cannot grow it.
+const maxInterned = 256
 
 // ParseFrames parses a whole ZRE message as the package's ParseFrames
 // does, with the same results and errors.
@@ -36,15 +41,26 @@ func (p *Parser) ParseFrames(frames [][]byte) (Message, error) {
 			return m, nil
 		}
 	case CmdShout:
-		r := reader{b: f, off: HeaderSize}
-		group := r.short()
-		if r.err == nil && r.off == len(f) {
+		if len(f) > HeaderSize && len(f) == HeaderSize+1+int(f[HeaderSize]) {
 			m := p.shouts.Next()
-			m.Sequence, m.Group, m.Content = seq, group, content
+			m.Sequence, m.Group, m.Content = seq, p.group(f[HeaderSize+1:]), content
 			return m, nil
 		}
 	}
 	return ParseFrames(frames) // anything else, and every error
+}
+
+// group returns b as a string, without allocating for names seen before.
+func (p *Parser) group(b []byte) string {
+	if s, ok := p.groups[string(b)]; ok {
+		return s
+	}
+	if p.groups == nil || len(p.groups) >= maxInterned {
+		p.groups = make(map[string]string)
+	}
+	s := string(b)
+	p.groups[s] = s
+	return s
 }
 
 // Reset recycles the WHISPER and SHOUT messages returned since the last
