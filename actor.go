@@ -110,18 +110,20 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		}
 		a.ifc = ifc
 		if cfg.Endpoint == "" {
-			bind = netip.AddrPortFrom(ifc.Addr.WithZone(""), 0)
+			bind = netip.AddrPortFrom(ifc.Addr, 0) // a link-local address keeps its zone
 		}
 	}
 	ln, err := listenMailbox(ctx, cfg.Network, bind)
 	if err != nil {
 		return nil, fmt.Errorf("zyre: mailbox: %w", err)
 	}
+	// The endpoint goes to peers without a zone: our interface's name
+	// means nothing to them (see engine.Config.LinkZone).
 	laddr := addrPortOf(ln.Addr())
 	if !laddr.Addr().IsUnspecified() {
-		a.endpoint = formatEndpoint(laddr)
+		a.endpoint = formatEndpoint(netip.AddrPortFrom(laddr.Addr().WithZone(""), laddr.Port()))
 	} else {
-		a.endpoint = formatEndpoint(netip.AddrPortFrom(a.ifc.Addr, laddr.Port()))
+		a.endpoint = formatEndpoint(netip.AddrPortFrom(a.ifc.Addr.WithZone(""), laddr.Port()))
 	}
 
 	if !cfg.DisableBeacon {
@@ -175,6 +177,7 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		Headers:        headerList(cfg.Headers),
 		Groups:         cfg.Groups,
 		Endpoint:       advertised,
+		LinkZone:       a.ifc.Addr.Zone(),
 		Port:           laddr.Port(),
 		BeaconVersion:  a.beaconVersion(),
 		PublicKey:      a.publicKey(),

@@ -40,7 +40,10 @@ type Config struct {
 	// address.
 	Interface string
 	// IPv6 beacons to the ff02::1 multicast group on the interface's IPv6
-	// address instead of IPv4 broadcast.
+	// address instead of IPv4 broadcast. The address is a global or
+	// unique local one when the interface has one, else its link-local
+	// address: the mailbox then binds to it with the interface as zone,
+	// and peers' link-local endpoints are reached through this interface.
 	IPv6 bool
 	// BeaconPort is the UDP discovery port. Default 5670.
 	BeaconPort int

@@ -83,6 +83,7 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 	if a, err := netip.ParseAddr(spec); err == nil {
 		specAddr, specIsAddr = a.Unmap(), true
 	}
+	var linkLocal iface // IPv6: used when the interface has no wider address
 	for _, ifc := range ifs {
 		if ifc.Flags&net.FlagUp == 0 {
 			continue
@@ -111,10 +112,21 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 				continue
 			}
 			if ipv6 {
-				if !pfx.Is6() {
+				if !pfx.Is6() || pfx.Is4In6() {
 					continue
 				}
-				return iface{Name: ifc.Name, Addr: pfx, Broadcast: netip.MustParseAddr("ff02::1").WithZone(ifc.Name)}, nil
+				ifv6 := iface{Name: ifc.Name, Addr: pfx, Broadcast: netip.MustParseAddr("ff02::1").WithZone(ifc.Name)}
+				if pfx.IsLinkLocalUnicast() {
+					// Only usable with the interface as its zone, and
+					// only on this link: keep looking for a global or
+					// unique local address.
+					if !linkLocal.Addr.IsValid() {
+						ifv6.Addr = pfx.WithZone(ifc.Name)
+						linkLocal = ifv6
+					}
+					continue
+				}
+				return ifv6, nil
 			}
 			if !pfx.Is4() {
 				continue
@@ -122,6 +134,9 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 			ones, _ := ipn.Mask.Size()
 			return iface{Name: ifc.Name, Addr: pfx, Broadcast: directedBroadcast(pfx, ones)}, nil
 		}
+	}
+	if linkLocal.Addr.IsValid() {
+		return linkLocal, nil
 	}
 	if spec == "" {
 		return iface{}, fmt.Errorf("%w: no up, broadcast-capable interface with an address", ErrNoInterface)

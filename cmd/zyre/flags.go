@@ -22,6 +22,7 @@ import (
 type common struct {
 	name     string
 	iface    string
+	ipv6     bool
 	port     int
 	interval time.Duration
 	headers  headerFlag
@@ -66,6 +67,7 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 	c := &common{headers: headerFlag{}}
 	fs.StringVar(&c.name, "name", "", "node `name` (default: the first 6 hex digits of its UUID)")
 	fs.StringVar(&c.iface, "iface", d.iface, "network `interface` name (lo, eth0) or one of its addresses (default: $ZSYS_INTERFACE, else the first broadcast-capable interface)")
+	fs.BoolVar(&c.ipv6, "ipv6", false, "beacon by IPv6 multicast (ff02::1) on the interface's IPv6 address, instead of IPv4 broadcast")
 	fs.IntVar(&c.port, "port", d.port, "UDP beacon `port`")
 	fs.DurationVar(&c.interval, "interval", d.interval, "beacon `interval`")
 	fs.Var(c.headers, "header", "`K=V` header sent to peers in HELLO (repeatable)")
@@ -310,6 +312,7 @@ func (c *common) config(log *slog.Logger) *zyre.Config {
 		Name:           c.name,
 		Headers:        headers,
 		Interface:      c.iface,
+		IPv6:           c.ipv6,
 		BeaconPort:     c.port,
 		BeaconInterval: c.interval,
 		EvasiveTimeout: c.evasive,

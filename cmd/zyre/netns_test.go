@@ -71,9 +71,9 @@ func removeStaleNamespaces() {
 	}
 }
 
-// makeSubnets builds the topology above, or skips (fails in CI) when
-// namespaces cannot be made.
-func makeSubnets(t *testing.T) subnets {
+// makeNamespaces makes a network namespace per suffix, deleted when the
+// test ends, or skips (fails in CI) when namespaces cannot be made.
+func makeNamespaces(t *testing.T, suffixes ...string) []string {
 	t.Helper()
 	unavailable := func(why string) {
 		t.Helper()
@@ -89,23 +89,32 @@ func makeSubnets(t *testing.T) subnets {
 		unavailable("no ip command (iproute2)")
 	}
 	removeStaleNamespaces()
-	pid := os.Getpid()
-	s := subnets{
-		a: fmt.Sprintf("%s%d-a", netnsPrefix, pid),
-		b: fmt.Sprintf("%s%d-b", netnsPrefix, pid),
-		r: fmt.Sprintf("%s%d-r", netnsPrefix, pid),
-	}
-	if out, err := exec.Command("ip", "netns", "add", s.r).CombinedOutput(); err != nil {
-		unavailable(fmt.Sprintf("ip netns add: %v: %s", err, strings.TrimSpace(string(out))))
-	}
+	var names []string
 	// Registered first, so it runs last: after the processes are gone.
 	t.Cleanup(func() {
-		for _, ns := range []string{s.a, s.b, s.r} {
+		for _, ns := range names {
 			exec.Command("ip", "netns", "del", ns).Run()
 		}
 	})
-	ip(t, "netns", "add", s.a)
-	ip(t, "netns", "add", s.b)
+	for i, suffix := range suffixes {
+		ns := fmt.Sprintf("%s%d-%s", netnsPrefix, os.Getpid(), suffix)
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			if i == 0 {
+				unavailable(fmt.Sprintf("ip netns add: %v: %s", err, strings.TrimSpace(string(out))))
+			}
+			t.Fatalf("ip netns add %s: %v\n%s", ns, err, out)
+		}
+		names = append(names, ns)
+		ip(t, "-n", ns, "link", "set", "lo", "up")
+	}
+	return names
+}
+
+// makeSubnets builds the topology above.
+func makeSubnets(t *testing.T) subnets {
+	t.Helper()
+	ns := makeNamespaces(t, "a", "b", "r")
+	s := subnets{a: ns[0], b: ns[1], r: ns[2]}
 	ip(t, "link", "add", "veth0", "netns", s.a, "type", "veth", "peer", "name", "vethA", "netns", s.r)
 	ip(t, "link", "add", "veth0", "netns", s.b, "type", "veth", "peer", "name", "vethB", "netns", s.r)
 	for _, c := range []struct{ ns, dev, addr string }{
@@ -116,9 +125,6 @@ func makeSubnets(t *testing.T) subnets {
 	} {
 		ip(t, "-n", c.ns, "addr", "add", c.addr, "brd", "+", "dev", c.dev)
 		ip(t, "-n", c.ns, "link", "set", c.dev, "up")
-	}
-	for _, ns := range []string{s.a, s.b, s.r} {
-		ip(t, "-n", ns, "link", "set", "lo", "up")
 	}
 	ip(t, "-n", s.a, "route", "add", "default", "via", "10.201.1.254")
 	ip(t, "-n", s.b, "route", "add", "default", "via", "10.201.2.254")
@@ -302,4 +308,92 @@ func countEvents(p *proc, typ, peer string) int {
 		}
 	}
 	return n
+}
+
+// IPv6: two namespaces joined by a veth pair with only IPv6 addresses.
+// Nodes beacon to ff02::1 on the link, meet, and talk over TCP on IPv6,
+// with unique local addresses and with nothing but the link-local ones
+// (each node then binds to fe80::...%veth0, announces its endpoint without
+// the zone, and reaches the other through its own interface). Duplicate
+// address detection is off, so addresses are usable at once.
+//
+//	ns 6a  veth0 [fd00:201::1/64] ── veth0 [fd00:201::2/64]  ns 6b
+func TestNetnsIPv6(t *testing.T) {
+	for _, ula := range []bool{true, false} {
+		name := map[bool]string{true: "unique-local", false: "link-local"}[ula]
+		t.Run(name, func(t *testing.T) { testNetnsIPv6(t, ula) })
+	}
+}
+
+func testNetnsIPv6(t *testing.T, ula bool) {
+	suffix := map[bool]string{true: "u", false: "l"}[ula]
+	ns := makeNamespaces(t, "6a"+suffix, "6b"+suffix)
+	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
+	for i := range ns {
+		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
+			t.Fatalf("accept_dad: %v\n%s", err, out)
+		}
+		if ula {
+			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:201::%d/64", i+1), "dev", "veth0", "nodad")
+		}
+		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
+	}
+	// The kernel adds the link-local addresses once both ends are up.
+	for i := range ns {
+		deadline := time.Now().Add(waitLimit)
+		for {
+			out, _ := exec.Command("ip", "-n", ns[i], "-6", "addr", "show", "dev", "veth0", "scope", "link").Output()
+			if strings.Contains(string(out), "inet6 fe80::") && !strings.Contains(string(out), "tentative") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no link-local address on veth0 in %s: %s", ns[i], out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	var procs []*proc
+	var readies []event
+	for i, name := range []string{"v6a", "v6b"} {
+		p := inNetns(t, ns[i], name, "events", "--json", "--name", name, "--ipv6", "--iface", "veth0",
+			"--port", "5670", "--interval", "100ms")
+		r := p.expectEvent("READY", func(ev event) bool { return ev.Type == "READY" })
+		want := fmt.Sprintf("tcp://[fd00:201::%d]:", i+1)
+		if !ula {
+			want = "tcp://[fe80::"
+		}
+		if !strings.HasPrefix(r.Endpoint, want) || strings.Contains(r.Endpoint, "%") {
+			t.Fatalf("%s endpoint %s, want %s... without a zone", name, r.Endpoint, want)
+		}
+		procs, readies = append(procs, p), append(readies, r)
+	}
+	a, b := procs[0], procs[1]
+	ea := b.expectEvent("ENTER of v6a", func(ev event) bool { return ev.Type == "ENTER" && ev.Peer == readies[0].Peer })
+	a.expectEvent("ENTER of v6b", func(ev event) bool { return ev.Type == "ENTER" && ev.Peer == readies[1].Peer })
+	if !ula && !strings.Contains(ea.Endpoint, "%veth0]") {
+		t.Errorf("v6b sees v6a at %s, want its link-local address with zone veth0", ea.Endpoint)
+	}
+	a.send("JOIN G")
+	b.expectEvent("JOIN of v6a", func(ev event) bool { return ev.Type == "JOIN" && ev.Peer == readies[0].Peer })
+	b.send("SHOUT G over IPv6")
+	sh := a.expectEvent("SHOUT from v6b", func(ev event) bool { return ev.Type == "SHOUT" && ev.Peer == readies[1].Peer })
+	if !slices.Equal(sh.Frames, []string{"over IPv6"}) {
+		t.Errorf("SHOUT frames %q", sh.Frames)
+	}
+	a.send("WHISPER " + readies[1].Peer + " back over IPv6")
+	w := b.expectEvent("WHISPER from v6a", func(ev event) bool { return ev.Type == "WHISPER" && ev.Peer == readies[0].Peer })
+	if !slices.Equal(w.Frames, []string{"back over IPv6"}) {
+		t.Errorf("WHISPER frames %q", w.Frames)
+	}
+
+	// Leaving: the port-0 beacon and GOODBYE reach the other side.
+	a.stdin.Close()
+	a.expectEvent("STOP", func(ev event) bool { return ev.Type == "STOP" })
+	b.expectEvent("EXIT of v6a", func(ev event) bool { return ev.Type == "EXIT" && ev.Peer == readies[0].Peer })
+	b.stdin.Close()
+	for _, p := range procs {
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("%s exit code %d\n%s", p.name, code, p.dump())
+		}
+	}
 }

@@ -25,7 +25,12 @@ type Config struct {
 	Headers  []zre.Header // sent in HELLO, in this order
 	Groups   []string     // groups joined at start (HELLO lists them; status stays 0)
 	Endpoint string       // our mailbox endpoint, sent in HELLO ("tcp://127.0.0.1:49152")
-	Port     uint16       // our mailbox port, sent in beacons
+	// LinkZone, when set, is the zone (interface) given to link-local
+	// IPv6 addresses in peers' endpoints, whatever zone, if any, they
+	// came with: a link-local address is only meaningful with our own
+	// interface, and peers announce theirs without (or with their own).
+	LinkZone string
+	Port     uint16 // our mailbox port, sent in beacons
 
 	// BeaconVersion is 1 (22-byte beacon) or 3 (54 bytes with PublicKey).
 	// Beacons of another version are ignored and counted.

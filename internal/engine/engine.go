@@ -389,12 +389,30 @@ func (e *Engine) onDiscover(now mono, in Discover, out []Output) []Output {
 	return out
 }
 
+// zoned gives a tcp:// endpoint with a link-local IPv6 address our
+// LinkZone (Config.LinkZone); other endpoints are returned as they are.
+func (e *Engine) zoned(endpoint string) string {
+	if e.cfg.LinkZone == "" {
+		return endpoint
+	}
+	rest, ok := strings.CutPrefix(endpoint, "tcp://")
+	if !ok {
+		return endpoint
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil || !ap.Addr().Is6() || !ap.Addr().IsLinkLocalUnicast() || ap.Addr().Zone() == e.cfg.LinkZone {
+		return endpoint
+	}
+	return "tcp://" + netip.AddrPortFrom(ap.Addr().WithZone(e.cfg.LinkZone), ap.Port()).String()
+}
+
 // require makes sure a peer with this id and endpoint exists: a known peer
 // at the same endpoint is refreshed; one at another endpoint is removed and
 // made again; any other peer at this endpoint (a restarted node) is removed
 // first. A new peer gets Connect and our HELLO. It returns nil when the
 // endpoint is our own.
 func (e *Engine) require(now mono, id zre.UUID, endpoint string, key []byte, out []Output) ([]Output, *peer) {
+	endpoint = e.zoned(endpoint)
 	if p := e.peers[id]; p != nil {
 		if p.endpoint == endpoint {
 			e.refresh(p, now)

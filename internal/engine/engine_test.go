@@ -760,3 +760,28 @@ func TestWarningsCarryTheReason(t *testing.T) {
 		}
 	}
 }
+
+// Link-local IPv6 endpoints only work with our interface as their zone:
+// the engine gives them LinkZone whether they come from a HELLO (peers
+// announce theirs without a zone, or with their own interface's) or from
+// a beacon's source address; other endpoints keep theirs.
+func TestLinkLocalEndpointsGetOurZone(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.LinkZone = "eth1"; c.Endpoint = "tcp://[fe80::1]:49152" })
+	r := newRemote(2)
+	r.ip = netip.MustParseAddr("fe80::2%theirs0")
+	expect(t, h.step(r.hello()),
+		"connect p2 tcp://[fe80::2%eth1]:49152",
+		"send p2 HELLO#1 tcp://[fe80::1]:49152 groups=[] status=0 name=self",
+		"ENTER p2 node2 tcp://[fe80::2%eth1]:49152")
+	// Its beacon, as the socket reports it, refreshes the same peer.
+	r.ip = netip.MustParseAddr("fe80::2%eth1")
+	expect(t, h.step(r.beacon()))
+	r.ip = netip.MustParseAddr("fe80::2")
+	expect(t, h.step(r.beacon()))
+	// A wider address is left alone.
+	r3 := newRemote(3)
+	r3.ip = netip.MustParseAddr("fd00::3")
+	expect(t, h.step(r3.beacon()),
+		"connect p3 tcp://[fd00::3]:49152",
+		"send p3 HELLO#1 tcp://[fe80::1]:49152 groups=[] status=0 name=self")
+}
