@@ -73,10 +73,6 @@ type actor struct {
 	shoutIns   slab.Slab[engine.SendShout]
 	oneFrame   slab.Slab[[1][]byte]
 	carve      sendArena
-
-	// Groups whose members' outboxes must be published again (groups.go).
-	dirtyGroups    map[string]struct{}
-	allGroupsDirty bool
 }
 
 // link is our outbound connection to one peer.
@@ -359,7 +355,6 @@ func (a *actor) step(in engine.Input) {
 	a.whisperIns.Reset()
 	a.shoutIns.Reset()
 	a.oneFrame.Reset()
-	a.publishGroups()
 }
 
 // whisper steps a SendWhisper from the Node's command (frames, or the
@@ -368,6 +363,26 @@ func (a *actor) whisper(to zre.UUID, frame []byte, frames [][]byte) {
 	in := a.whisperIns.Next()
 	in.To, in.Content = to, a.content(frame, frames)
 	a.step(in)
+}
+
+// shout steps a SendShout from the Node's command without allocating.
+func (a *actor) shout(group string, frame []byte, frames [][]byte) {
+	in := a.shoutIns.Next()
+	in.Group, in.Content = group, a.content(frame, frames)
+	a.step(in)
+}
+
+// fullMember returns a channel closed when the outbox of a member of group
+// that is full has room again, or nil when none is full.
+func (a *actor) fullMember(group string) <-chan struct{} {
+	for _, id := range a.eng.PeersByGroup(group) {
+		if l := a.links[id]; l != nil {
+			if w := l.out.fullWait(a.n.cfg.OutboxLen); w != nil {
+				return w
+			}
+		}
+	}
+	return nil
 }
 
 // content returns frames, or else frame as a one-frame list from storage
@@ -411,7 +426,6 @@ func (a *actor) perform(o engine.Output) {
 		if l := a.links[o.Peer]; l != nil {
 			delete(a.links, o.Peer)
 			a.n.ready.CompareAndDelete(PeerID(o.Peer), l.out)
-			a.groupsChanged("")
 			l.out.closeFlush()
 			a.closing[l.out] = struct{}{}
 		}
@@ -444,7 +458,6 @@ func (a *actor) connect(peer zre.UUID, endpoint string, key []byte) {
 	if old := a.links[peer]; old != nil {
 		a.n.ready.CompareAndDelete(PeerID(peer), old.out)
 		old.out.close()
-		a.groupsChanged("")
 	}
 	ap, err := parseEndpoint(endpoint)
 	var mech zmtp.Mechanism
@@ -490,11 +503,9 @@ func (a *actor) emit(ev engine.Event) {
 		if l := a.links[ev.Peer]; l != nil {
 			a.n.ready.Store(id, l.out)
 		}
-		// Its groups follow as JOIN events.
 		out = EnterEvent{Peer: id, Name: ev.Name, Endpoint: ev.Endpoint, Headers: headerMap(ev.Headers)}
 	case engine.EventExit:
 		a.n.ready.Delete(id)
-		a.groupsChanged("")
 		if a.exited != nil {
 			a.exited[ev.Peer] = time.Now()
 		}
@@ -503,10 +514,8 @@ func (a *actor) emit(ev engine.Event) {
 		}
 		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
 	case engine.EventJoin:
-		a.groupsChanged(ev.Group)
 		out = JoinEvent{Peer: id, Name: ev.Name, Group: ev.Group}
 	case engine.EventLeave:
-		a.groupsChanged(ev.Group)
 		out = LeaveEvent{Peer: id, Name: ev.Name, Group: ev.Group}
 	case engine.EventWhisper:
 		out = WhisperEvent{Peer: id, Name: ev.Name, Frames: ev.Content}
@@ -614,7 +623,6 @@ func (a *actor) stop(polite bool) {
 		a.n.ready.Delete(PeerID(id))
 		l.out.close()
 	}
-	a.n.groups.Store(nil)
 	if !polite {
 		for o := range a.closing {
 			o.close()

@@ -32,8 +32,10 @@ type Node struct {
 	events *eventQueue
 	cmds   chan command
 	stats  counters
-	ready  sync.Map                      // PeerID -> *outbox of peers that have entered; written by the actor only
-	groups atomic.Pointer[groupOutboxes] // outboxes of the peers in each group; published by the actor
+	ready  sync.Map // PeerID -> *outbox of peers that have entered; written by the actor only
+	// fullOutboxes counts outboxes holding OutboxLen messages or more:
+	// while it is zero Shout need not ask the actor about the members.
+	fullOutboxes atomic.Int32
 	// enqueuing counts Whisper and Shout calls between their closed check
 	// and their command being queued (Node.enqueue).
 	enqueuing atomic.Int32
@@ -351,8 +353,15 @@ func (n *Node) Shout(ctx context.Context, group string, frames ...[]byte) error 
 	}
 	c := command{send: sendShout, group: group}
 	c.setContent(frames)
-	for {
-		wait := n.groups.Load().fullWait(group, n.cfg.OutboxLen)
+	// While no outbox is full (the usual case) the shout is queued at
+	// once; otherwise the actor checks the group's members, and Shout
+	// waits for room in the first full one.
+	for n.fullOutboxes.Load() > 0 {
+		var wait <-chan struct{}
+		err := n.do(ctx, func(a *actor) error { wait = a.fullMember(group); return nil })
+		if err != nil {
+			return err
+		}
 		if wait == nil {
 			break
 		}

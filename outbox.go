@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gozyre/zyre/internal/zmtp"
@@ -30,10 +31,16 @@ type outbox struct {
 	log   *slog.Logger
 	limit int // hard bound: OutboxLen + controlSlack
 
+	// fullAt is OutboxLen; while the queue has reached it (full), the
+	// outbox is counted in *fulls (Node.fullOutboxes).
+	fullAt int
+	fulls  *atomic.Int32
+
 	mu       sync.Mutex
 	q        [][][]byte
 	spare    [][][]byte
 	closed   bool // stop now, drop what is queued
+	full     bool // counted in *fulls
 	flushing bool // stop once the queue is empty (or the flush deadline passes)
 	room     chan struct{}
 	roomAt   int // close room when the queue is shorter than this
@@ -54,10 +61,12 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism
 	copy(id[1:], a.n.id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbox{
-		peer:  peer,
-		addr:  addr,
-		nw:    a.n.cfg.Network,
-		limit: a.n.cfg.OutboxLen + controlSlack,
+		peer:   peer,
+		addr:   addr,
+		nw:     a.n.cfg.Network,
+		limit:  a.n.cfg.OutboxLen + controlSlack,
+		fullAt: a.n.cfg.OutboxLen,
+		fulls:  &a.n.fullOutboxes,
 		zcfg: zmtp.Config{
 			SocketType: zmtp.SocketDealer,
 			Identity:   id,
@@ -95,6 +104,9 @@ func (o *outbox) trySend(frames [][]byte) bool {
 		return false
 	}
 	o.q = append(o.q, frames)
+	if !o.full && len(o.q) >= o.fullAt {
+		o.setFull(true)
+	}
 	o.mu.Unlock()
 	select {
 	case o.sig <- struct{}{}:
@@ -123,6 +135,7 @@ func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.releaseRoom()
+	o.setFull(false)
 	o.mu.Unlock()
 	o.cancel()
 	select {
@@ -144,6 +157,19 @@ func (o *outbox) closeFlush() {
 	}
 }
 
+// setFull records whether the queue has reached OutboxLen; o.mu held.
+func (o *outbox) setFull(full bool) {
+	if o.full == full || o.fulls == nil {
+		return
+	}
+	o.full = full
+	if full {
+		o.fulls.Add(1)
+	} else {
+		o.fulls.Add(-1)
+	}
+}
+
 func (o *outbox) releaseRoom() {
 	if o.room != nil {
 		close(o.room)
@@ -161,6 +187,7 @@ func (o *outbox) take() (batch [][][]byte, done bool) {
 	batch = o.q
 	o.q = o.spare[:0]
 	o.spare = nil
+	o.setFull(false)
 	if o.room != nil && len(o.q) < o.roomAt {
 		o.releaseRoom()
 	}
