@@ -74,10 +74,16 @@ type Config struct {
 
 	// GossipBind, when set, makes the node a gossip server as well:
 	// other nodes (and servers) may connect to it there, "tcp://ADDR:PORT"
-	// (port 0 picks a free one). See GossipConnect.
+	// (port 0 picks a free one). See GossipConnect. In CURVE mode the
+	// gossip listener is a CURVE server with the node's key pair, and
+	// AllowKeys and Authorize apply to its clients as to the mailbox's.
 	GossipBind string
 	// GossipConnect lists gossip servers to connect to, "tcp://IP:PORT"
 	// (a GossipServer, another node's GossipBind, or C Zyre's zgossip).
+	// "tcp://IP:PORT|KEY", with the server's public key in Z85 (the form
+	// Zyre's gossip tuples use), makes the link CURVE: encrypted, the
+	// server authenticated by its key, and we by ours; it needs Curve
+	// (zyre_gossip_connect_curve in C Zyre).
 	// With GossipBind or GossipConnect set, the node publishes its tuple
 	// (its UUID and AdvertisedEndpoint or mailbox endpoint, with its
 	// public key in CURVE mode, as C Zyre does) and connects to every
@@ -128,7 +134,9 @@ type Config struct {
 	AllowKeys []PublicKey
 	// Authorize, when set, is asked (after AllowKeys) whether a peer with
 	// this ID that proved this key in the CURVE handshake may connect. It
-	// runs on a connection goroutine and must not block for long.
+	// runs on a connection goroutine and must not block for long. It is
+	// asked about GossipBind's clients too; for those that are not nodes
+	// (gossip servers) the ID is zero.
 	Authorize func(id PeerID, key PublicKey) bool
 
 	// Network carries the node's traffic. Nil: the operating system's
@@ -243,7 +251,7 @@ func (c *Config) validate() error {
 		}
 	}
 	for _, ep := range c.GossipConnect {
-		if err := checkGossipEndpoint(ep); err != nil {
+		if err := checkGossipRemote(ep, c.Curve != nil); err != nil {
 			return &ConfigError{Field: "GossipConnect", Err: err}
 		}
 	}

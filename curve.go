@@ -2,6 +2,7 @@ package zyre
 
 import (
 	"errors"
+	"slices"
 	"sync"
 
 	"github.com/gozyre/zyre/internal/zmtp"
@@ -98,19 +99,7 @@ func (a *actor) authorize(key [32]byte, md zmtp.Metadata) error {
 	}
 	var peer PeerID
 	copy(peer[:], id[1:])
-	if cfg.AllowKeys != nil {
-		allowed := false
-		for _, k := range cfg.AllowKeys {
-			if k == key {
-				allowed = true
-				break
-			}
-		}
-		if !allowed {
-			return reject(errKeyNotAllowed)
-		}
-	}
-	if cfg.Authorize != nil && !cfg.Authorize(peer, key) {
+	if !keyAllowed(cfg.AllowKeys, cfg.Authorize, peer, key) {
 		return reject(errKeyNotAllowed)
 	}
 	a.keys.mu.Lock()
@@ -120,6 +109,39 @@ func (a *actor) authorize(key [32]byte, md zmtp.Metadata) error {
 	}
 	a.keys.m[string(id)] = key
 	return nil
+}
+
+// keyAllowed applies an allow-list (nil: any key) and then an authorize
+// callback (nil: yes) to a key proved by peer.
+func keyAllowed(allow []PublicKey, authorize func(PeerID, PublicKey) bool, peer PeerID, key PublicKey) bool {
+	if allow != nil && !slices.Contains(allow, key) {
+		return false
+	}
+	return authorize == nil || authorize(peer, key)
+}
+
+// gossipServerMechanism is the CURVE server of a node's gossip listener
+// (GossipBind in CURVE mode): clients need a key that AllowKeys and
+// Authorize accept, as for the mailbox. Gossip clients are nodes (whose
+// routing id is 0x01 and their UUID) or servers (Authorize then gets the
+// zero PeerID).
+func (a *actor) gossipServerMechanism() zmtp.Mechanism {
+	cfg := &a.n.cfg
+	if cfg.Curve == nil || cfg.GossipBind == "" {
+		return nil
+	}
+	return &curve.Server{Key: cfg.Curve.internal(), Authorize: func(key [32]byte, md zmtp.Metadata) error {
+		var peer PeerID
+		if id, _ := md.Get(zmtp.PropIdentity); len(id) == 17 && id[0] == 1 {
+			copy(peer[:], id[1:])
+		}
+		if !keyAllowed(cfg.AllowKeys, cfg.Authorize, peer, key) {
+			a.n.stats.peersRejected.Add(1)
+			a.rejects.note(a.log, "gossip CURVE client refused", "key", PublicKey(key).String())
+			return errKeyNotAllowed
+		}
+		return nil
+	}}
 }
 
 // helloKeyMatches reports whether a HELLO's X-PUBLICKEY is the key its

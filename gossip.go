@@ -3,11 +3,13 @@ package zyre
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/gozyre/zyre/internal/engine"
 	"github.com/gozyre/zyre/internal/gossip"
 	"github.com/gozyre/zyre/internal/zmtp"
+	"github.com/gozyre/zyre/internal/zmtp/curve"
 	"github.com/gozyre/zyre/internal/zre"
 )
 
@@ -84,12 +87,17 @@ type gossipFound struct {
 // hubConfig configures a hub.
 type hubConfig struct {
 	bind     string   // listen here when set ("tcp://ADDR:PORT")
-	connect  []string // servers to connect to
+	connect  []string // servers to connect to: "tcp://IP:PORT", or with "|KEY" a CURVE server
 	gossip   gossip.Config
 	network  Network
 	log      *slog.Logger
 	identity []byte // Identity of our DEALER connections
-	stats    *hubCounters
+
+	// CURVE: our key pair, for connecting to servers given with a key,
+	// and the mechanism of our listener (nil: NULL).
+	curveKey   *KeyPair
+	serverMech zmtp.Mechanism
+	stats      *hubCounters
 
 	// Node mode (found != nil): publish our tuple, hand peers to the actor.
 	found        chan<- gossipFound
@@ -725,6 +733,7 @@ func (h *hub) serveClient(nc net.Conn) {
 	ctx, cancel := context.WithTimeout(h.ctx, zmtp.DefaultHandshakeTimeout)
 	zc, err := zmtp.Handshake(ctx, nc, zmtp.Config{
 		SocketType:      zmtp.SocketRouter,
+		Mechanism:       h.cfg.serverMech,
 		MaxMessageSize:  gossipMaxMessage,
 		ReadBufferSize:  gossipBufferSize,
 		WriteBufferSize: gossipBufferSize,
@@ -784,10 +793,21 @@ func (h *hub) remoteLoop(ep string) {
 	}
 }
 
-func (h *hub) dial(ep string) (*hubConn, error) {
+func (h *hub) dial(remote string) (*hubConn, error) {
+	ep, key, err := parseGossipRemote(remote)
+	if err != nil {
+		return nil, err
+	}
 	ap, err := parseEndpoint(ep)
 	if err != nil {
 		return nil, err
+	}
+	var mech zmtp.Mechanism
+	if key != nil {
+		if h.cfg.curveKey == nil {
+			return nil, errors.New("gossip: a server key needs a CURVE key pair of our own")
+		}
+		mech = &curve.Client{Key: h.cfg.curveKey.internal(), ServerKey: *key}
 	}
 	ctx, cancel := context.WithTimeout(h.ctx, gossipDialTimeout)
 	defer cancel()
@@ -798,6 +818,7 @@ func (h *hub) dial(ep string) (*hubConn, error) {
 	zc, err := zmtp.Handshake(ctx, nc, zmtp.Config{
 		SocketType:      zmtp.SocketDealer,
 		Identity:        h.cfg.identity,
+		Mechanism:       mech,
 		MaxMessageSize:  gossipMaxMessage,
 		ReadBufferSize:  gossipBufferSize,
 		WriteBufferSize: gossipBufferSize,
@@ -806,7 +827,35 @@ func (h *hub) dial(ep string) (*hubConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newHubConn(nc, zc, true, ep), nil
+	return newHubConn(nc, zc, true, remote), nil
+}
+
+// parseGossipRemote splits a gossip server to connect to,
+// "tcp://IP:PORT" or "tcp://IP:PORT|KEY" (KEY: the server's CURVE public
+// key in Z85, as Zyre writes endpoint and key in its gossip tuples).
+func parseGossipRemote(s string) (endpoint string, key *PublicKey, err error) {
+	endpoint, z85, hasKey := strings.Cut(s, "|")
+	if !hasKey {
+		return endpoint, nil, nil
+	}
+	k, err := ParsePublicKey(z85)
+	if err != nil {
+		return "", nil, fmt.Errorf("gossip server %q: %w", endpoint, err)
+	}
+	return endpoint, &k, nil
+}
+
+// checkGossipRemote validates a gossip server to connect to; a key needs
+// a key pair of our own (haveCurve).
+func checkGossipRemote(s string, haveCurve bool) error {
+	ep, key, err := parseGossipRemote(s)
+	if err != nil {
+		return err
+	}
+	if key != nil && !haveCurve {
+		return fmt.Errorf("gossip server %s given with a CURVE key: needs a key pair of our own (Curve)", ep)
+	}
+	return checkGossipEndpoint(ep)
 }
 
 // checkGossipEndpoint validates an endpoint to connect to or advertise:
@@ -847,6 +896,8 @@ func (a *actor) startGossip(ctx context.Context, advertised string) error {
 		network:      cfg.Network,
 		log:          a.log,
 		identity:     id,
+		curveKey:     cfg.Curve,
+		serverMech:   a.gossipServerMechanism(),
 		stats:        &a.n.stats.gossip,
 		found:        found,
 		self:         zre.UUID(a.n.id),

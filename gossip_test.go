@@ -549,6 +549,7 @@ func rawGossipClient(t *testing.T, nw zyre.Network, server string) func(gossip.M
 }
 
 func TestGossipConfigErrors(t *testing.T) {
+	curveKeys := mustKeys(t)
 	for _, tc := range []struct {
 		field string
 		cfg   zyre.Config
@@ -558,6 +559,9 @@ func TestGossipConfigErrors(t *testing.T) {
 		{"GossipConnect", zyre.Config{GossipConnect: []string{"tcp://10.0.0.1:0"}}},
 		{"GossipConnect", zyre.Config{GossipConnect: []string{"tcp://host.example:5670"}}},
 		{"GossipBind", zyre.Config{GossipBind: "udp://127.0.0.1:1"}},
+		// A server key needs a key pair of our own; a key must be Z85.
+		{"GossipConnect", zyre.Config{GossipConnect: []string{"tcp://10.0.0.1:5670|" + strings.Repeat("0", 40)}}},
+		{"GossipConnect", zyre.Config{Curve: &curveKeys, GossipConnect: []string{"tcp://10.0.0.1:5670|not-a-key"}}},
 		{"AdvertisedEndpoint", zyre.Config{AdvertisedEndpoint: "tcp://10.0.0.1"}},
 		{"AdvertisedEndpoint", zyre.Config{AdvertisedEndpoint: "tcp://0.0.0.0:49152"}},
 	} {
@@ -576,6 +580,7 @@ func TestGossipConfigErrors(t *testing.T) {
 		{"Bind", &zyre.GossipConfig{Bind: "127.0.0.1:1"}},
 		{"Connect", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", Connect: []string{"tcp://127.0.0.1:0"}}},
 		{"TTL", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", TTL: -time.Second}},
+		{"Connect", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", Connect: []string{"tcp://10.0.0.1:5670|" + strings.Repeat("0", 40)}}},
 	} {
 		_, err := zyre.NewGossipServer(tc.cfg)
 		var ce *zyre.ConfigError
@@ -586,5 +591,75 @@ func TestGossipConfigErrors(t *testing.T) {
 	if _, err := zyre.New(&zyre.Config{GossipBind: "tcp://0.0.0.0:0", GossipConnect: []string{"tcp://10.1.2.3:5670"},
 		AdvertisedEndpoint: "tcp://192.0.2.1:49152"}); err != nil {
 		t.Errorf("valid gossip config refused: %v", err)
+	}
+	if _, err := zyre.New(&zyre.Config{Curve: &curveKeys, GossipConnect: []string{"tcp://10.1.2.3:5670|" + curveKeys.Public.String()}}); err != nil {
+		t.Errorf("valid CURVE gossip config refused: %v", err)
+	}
+}
+
+// Gossip over CURVE: a CURVE node's GossipBind is a CURVE server with its
+// key; nodes that connect with "endpoint|key" meet through it, a client
+// whose key is not allowed and a plaintext client are refused, and a
+// standalone GossipServer with Curve federates over a CURVE link.
+func TestGossipCurve(t *testing.T) {
+	var keys [5]zyre.KeyPair // hub, a, stranger, server, b
+	for i := range keys {
+		keys[i] = mustKeys(t)
+	}
+	allowed := []zyre.PublicKey{keys[0].Public, keys[1].Public, keys[3].Public, keys[4].Public}
+	hubCfg := gossipConfig("hub", "")
+	hubCfg.GossipConnect = nil
+	hubCfg.GossipBind = "tcp://127.0.0.1:0"
+	hubCfg.Curve, hubCfg.AllowKeys = &keys[0], allowed
+	hub, rh := startNode(t, hubCfg)
+	hubEP := hub.GossipEndpoint() + "|" + keys[0].Public.String()
+
+	aCfg := gossipConfig("a", hubEP)
+	aCfg.Curve, aCfg.AllowKeys = &keys[1], allowed
+	a, ra := startNode(t, aCfg)
+	rh.WaitFor(t, waitBound, "ENTER of a", has(isEnter(a.ID())))
+	ra.WaitFor(t, waitBound, "ENTER of hub", has(isEnter(hub.ID())))
+
+	// Not on the hub's list: its gossip handshake is refused and
+	// counted, so it never learns of anyone.
+	strangerCfg := gossipConfig("stranger", hubEP)
+	strangerCfg.Curve = &keys[2]
+	stranger, rs := startNode(t, strangerCfg)
+	// A plaintext client of the CURVE listener fails its handshake.
+	plain, _ := startNode(t, gossipConfig("plain", hub.GossipEndpoint()))
+	deadline := time.Now().Add(waitBound)
+	for hub.Stats().PeersRejected == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the stranger's gossip link was not refused: hub %+v", hub.Stats())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+
+	// A standalone CURVE server, linked to the hub by CURVE: b, its
+	// client, meets hub and a.
+	srv, err := zyre.NewGossipServer(&zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", Curve: &keys[3], Connect: []string{hubEP}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	bCfg := gossipConfig("b", srv.Endpoint()+"|"+keys[3].Public.String())
+	bCfg.Curve, bCfg.AllowKeys = &keys[4], allowed
+	b, rb := startNode(t, bCfg)
+	rb.WaitFor(t, waitBound, "ENTER of hub and a", enteredAll([]zyre.PeerID{hub.ID(), a.ID()}))
+	ra.WaitFor(t, waitBound, "ENTER of b", has(isEnter(b.ID())))
+
+	if s := hub.Stats(); s.GossipClients != 2 {
+		t.Errorf("hub has %d gossip clients, want 2 (a and the server): %+v", s.GossipClients, s)
+	}
+	for _, n := range []*zyre.Node{stranger, plain} {
+		if s := n.Stats(); s.GossipRemotes != 0 || s.GossipDelivered != 0 {
+			t.Errorf("%s has a gossip link: %+v", n.Name(), s)
+		}
+	}
+	if n := rs.Count(isEnter(hub.ID())); n != 0 {
+		t.Error("the stranger entered")
 	}
 }

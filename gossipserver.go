@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gozyre/zyre/internal/gossip"
+	"github.com/gozyre/zyre/internal/zmtp"
+	"github.com/gozyre/zyre/internal/zmtp/curve"
 )
 
 // GossipConfig configures a GossipServer. Fields are read once, by
@@ -23,8 +25,18 @@ type GossipConfig struct {
 	// Connect lists other gossip servers to connect to, "tcp://IP:PORT",
 	// so that tuples flow between them (cycles are fine). The server
 	// reconnects to each, with a growing randomised delay, whenever the
-	// connection fails.
+	// connection fails. "tcp://IP:PORT|KEY" (the other server's public
+	// key in Z85) connects with CURVE; it needs Curve.
 	Connect []string
+	// Curve, when set, is the server's key pair: it listens as a CURVE
+	// server (nodes connect with "tcp://IP:PORT|KEY" and this key's
+	// public half), and connects with CURVE to Connect servers given with
+	// a key. Nil: plaintext links.
+	Curve *KeyPair
+	// AllowKeys, with Curve, lists the public keys of the clients (nodes,
+	// other servers) that may connect; others fail the CURVE handshake
+	// (counted in HandshakesFailed). Nil: any key.
+	AllowKeys []PublicKey
 	// TTL is the gossip engine's time to live: tuples the server relays
 	// keep the TTL their owners gave them (Zyre nodes publish with their
 	// ExpiredTimeout; C Zyre nodes with none, so their tuples stay until
@@ -109,6 +121,11 @@ func NewGossipServer(cfg *GossipConfig) (*GossipServer, error) {
 	}
 	c := *cfg
 	c.Connect = append([]string(nil), cfg.Connect...)
+	c.AllowKeys = append([]PublicKey(nil), cfg.AllowKeys...)
+	if cfg.Curve != nil {
+		k := *cfg.Curve
+		c.Curve = &k
+	}
 	if c.Bind == "" {
 		return nil, &ConfigError{Field: "Bind", Err: errors.New("required")}
 	}
@@ -116,7 +133,7 @@ func NewGossipServer(cfg *GossipConfig) (*GossipServer, error) {
 		return nil, &ConfigError{Field: "Bind", Err: err}
 	}
 	for _, ep := range c.Connect {
-		if err := checkGossipEndpoint(ep); err != nil {
+		if err := checkGossipRemote(ep, c.Curve != nil); err != nil {
 			return nil, &ConfigError{Field: "Connect", Err: err}
 		}
 	}
@@ -161,6 +178,18 @@ func (s *GossipServer) Start(ctx context.Context) error {
 		log:      s.cfg.Logger,
 		identity: id,
 		stats:    &s.stats,
+		curveKey: s.cfg.Curve,
+		serverMech: func() zmtp.Mechanism {
+			if s.cfg.Curve == nil {
+				return nil
+			}
+			return &curve.Server{Key: s.cfg.Curve.internal(), Authorize: func(key [32]byte, _ zmtp.Metadata) error {
+				if !keyAllowed(s.cfg.AllowKeys, nil, PeerID{}, key) {
+					return errKeyNotAllowed
+				}
+				return nil
+			}}
+		}(),
 	})
 	if err != nil {
 		return fmt.Errorf("zyre: gossip server: %w", err)

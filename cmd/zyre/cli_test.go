@@ -319,3 +319,18 @@ func TestSignal(t *testing.T) {
 	watcher.stdin.Close()
 	watcher.expectEvent("STOP", func(e event) bool { return e.Type == "STOP" })
 }
+
+// countEvents counts the JSON event lines of type typ (and peer, if set)
+// that p printed so far.
+func countEvents(p *proc, typ, peer string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, l := range p.seen {
+		var ev event
+		if json.Unmarshal([]byte(l), &ev) == nil && ev.Type == typ && (peer == "" || ev.Peer == peer) {
+			n++
+		}
+	}
+	return n
+}

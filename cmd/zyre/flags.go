@@ -76,7 +76,7 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 	fs.BoolVar(&c.verbose, "v", false, "debug logging to stderr")
 	fs.BoolVar(&c.logJSON, "log-json", false, "log as JSON lines")
 	fs.Var(&c.beaconGroups, "beacon-group", "also beacon to and listen on this IPv4 multicast `group` (repeatable), as other ZRE ports do: 225.25.25.25, 224.0.0.250")
-	fs.Var(&c.gossipConnect, "gossip-connect", "gossip server `endpoint` to find peers through, tcp://IP:PORT (repeatable): discovery across subnets")
+	fs.Var(&c.gossipConnect, "gossip-connect", "gossip server `endpoint` to find peers through, tcp://IP:PORT (repeatable): discovery across subnets; with --cert, 'tcp://IP:PORT|KEY' (the server's public key) makes the link CURVE")
 	fs.StringVar(&c.gossipBind, "gossip-bind", "", "also serve gossip to other nodes at this `endpoint`, tcp://ADDR:PORT")
 	fs.StringVar(&c.advertise, "advertise", "", "`endpoint` announced to peers instead of the mailbox's own, tcp://IP:PORT (NAT, containers)")
 	fs.StringVar(&c.certFile, "cert", "", "CURVE certificate `file` (czmq zcert; see 'zyre keygen'): encrypt and authenticate every connection")
@@ -179,29 +179,40 @@ func (c *common) check(allowZeroPort bool) error {
 		return usageErrorf("invalid --name: longer than 255 bytes")
 	case c.noBeacon && len(c.gossipConnect) == 0 && c.gossipBind == "":
 		return usageErrorf("--no-beacon needs --gossip-connect or --gossip-bind: the node would find no one")
-	case c.allowFile != "" && c.certFile == "":
-		return usageErrorf("--allow needs --cert: peers are authenticated in CURVE mode only")
 	}
 	c.gossipBind = withScheme(c.gossipBind)
 	c.advertise = withScheme(c.advertise)
-	if c.certFile != "" {
-		kp, err := zyre.LoadCertificate(c.certFile)
+	var err error
+	c.curve, c.allow, err = loadCurve(c.certFile, c.allowFile)
+	return err
+}
+
+// loadCurve loads --cert (a certificate with its secret key) and --allow
+// (public keys); both are optional, but --allow needs --cert.
+func loadCurve(certFile, allowFile string) (*zyre.KeyPair, []zyre.PublicKey, error) {
+	if allowFile != "" && certFile == "" {
+		return nil, nil, usageErrorf("--allow needs --cert: peers are authenticated in CURVE mode only")
+	}
+	var curve *zyre.KeyPair
+	if certFile != "" {
+		kp, err := zyre.LoadCertificate(certFile)
 		if err != nil {
-			return usageErrorf("--cert: %v", err)
+			return nil, nil, usageErrorf("--cert: %v", err)
 		}
 		if kp.Secret == ([32]byte{}) {
-			return usageErrorf("--cert %s: no secret key (is %s_secret there?)", c.certFile, c.certFile)
+			return nil, nil, usageErrorf("--cert %s: no secret key (is %s_secret there?)", certFile, certFile)
 		}
-		c.curve = &kp
+		curve = &kp
 	}
-	if c.allowFile != "" {
-		keys, err := loadAllowList(c.allowFile)
+	var allow []zyre.PublicKey
+	if allowFile != "" {
+		keys, err := loadAllowList(allowFile)
 		if err != nil {
-			return usageErrorf("--allow: %v", err)
+			return nil, nil, usageErrorf("--allow: %v", err)
 		}
-		c.allow = keys
+		allow = keys
 	}
-	return nil
+	return curve, allow, nil
 }
 
 // endpointList collects repeated endpoint flags; "IP:PORT" gets tcp://.

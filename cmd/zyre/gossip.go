@@ -14,11 +14,14 @@ func runGossip(ctx context.Context, e *env, args []string) error {
 	fs := newBareFlagSet(e, "gossip", "",
 		"Run a gossip server: nodes started with --gossip-connect pointing here find each\n"+
 			"other through it, across subnets where beacons do not reach (C Zyre nodes too).\n"+
-			"Prints \"listening ENDPOINT\" on stdout, then a status line on stderr every\n"+
+			"Prints \"listening ENDPOINT\" on stdout (with --cert, \"listening ENDPOINT|KEY\",\n"+
+			"what nodes pass to --gossip-connect), then a status line on stderr every\n"+
 			"--status, until SIGINT or SIGTERM.")
 	bind := fs.String("bind", "", "`endpoint` to listen on, tcp://ADDR:PORT (required; port 0 picks one)")
 	var connect endpointList
-	fs.Var(&connect, "connect", "other gossip server `endpoint` to exchange tuples with (repeatable)")
+	fs.Var(&connect, "connect", "other gossip server `endpoint` to exchange tuples with (repeatable); with --cert, 'tcp://IP:PORT|KEY' connects with CURVE")
+	certFile := fs.String("cert", "", "CURVE certificate `file` (see 'zyre keygen'): clients must connect with CURVE and this certificate's public key")
+	allowFile := fs.String("allow", "", "with --cert, accept only the clients whose public keys are in this `file` (or directory of certificates)")
 	status := fs.Duration("status", 10*time.Second, "`interval` between status lines on stderr (0: none)")
 	verbose := fs.Bool("v", false, "debug logging to stderr")
 	logJSON := fs.Bool("log-json", false, "log as JSON lines")
@@ -35,10 +38,16 @@ func runGossip(ctx context.Context, e *env, args []string) error {
 	if *status < 0 {
 		return usageErrorf("invalid --status %v: negative", *status)
 	}
+	curve, allow, err := loadCurve(*certFile, *allowFile)
+	if err != nil {
+		return err
+	}
 	srv, err := zyre.NewGossipServer(&zyre.GossipConfig{
-		Bind:    withScheme(*bind),
-		Connect: connect,
-		Logger:  newLogger(e.stderr, *verbose, *logJSON),
+		Bind:      withScheme(*bind),
+		Connect:   connect,
+		Curve:     curve,
+		AllowKeys: allow,
+		Logger:    newLogger(e.stderr, *verbose, *logJSON),
 	})
 	if err != nil {
 		var ce *zyre.ConfigError
@@ -54,7 +63,12 @@ func runGossip(ctx context.Context, e *env, args []string) error {
 		return failf("cannot start gossip server: %v", err)
 	}
 	defer srv.Close()
-	fmt.Fprintf(e.stdout, "listening %s\n", srv.Endpoint())
+	if curve != nil {
+		// What nodes pass to --gossip-connect.
+		fmt.Fprintf(e.stdout, "listening %s|%s\n", srv.Endpoint(), curve.Public)
+	} else {
+		fmt.Fprintf(e.stdout, "listening %s\n", srv.Endpoint())
+	}
 
 	var tick <-chan time.Time
 	if *status > 0 {

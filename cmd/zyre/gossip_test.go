@@ -187,3 +187,48 @@ func TestGossipEvents(t *testing.T) {
 		t.Errorf("gossip exit code %d after SIGTERM\n%s", code, srv.dump())
 	}
 }
+
+// "zyre gossip --cert" serves gossip over CURVE: it prints the
+// endpoint|key that CURVE nodes pass to --gossip-connect, and they meet
+// through it; a node without the server's key cannot use it.
+func TestGossipCurveEvents(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	srvCert, _ := writeCert(t, dir, "server")
+	srv := startProc(t, "gossip", "gossip", "--bind", "tcp://127.0.0.1:0", "--cert", srvCert, "--status", "200ms")
+	line := srv.expect("listening", func(l string) bool { return strings.HasPrefix(l, "listening tcp://127.0.0.1:") })
+	ep := strings.TrimPrefix(line, "listening ")
+	plainEP, key, ok := strings.Cut(ep, "|")
+	if !ok || len(key) != 40 {
+		t.Fatalf("listening line %q: want ENDPOINT|KEY", line)
+	}
+	var procs []*proc
+	var readies []event
+	for _, name := range []string{"ca", "cb"} {
+		cert, _ := writeCert(t, dir, name)
+		p := startProc(t, name, cmdArgs(testPort(), "events", "--json", "--no-beacon", "--cert", cert, "--gossip-connect", ep, "--name", name)...)
+		procs, readies = append(procs, p), append(readies, p.expectEvent("READY", func(ev event) bool { return ev.Type == "READY" }))
+	}
+	procs[0].expectEvent("ENTER of cb", func(ev event) bool { return ev.Type == "ENTER" && ev.Peer == readies[1].Peer })
+	procs[1].expectEvent("ENTER of ca", func(ev event) bool { return ev.Type == "ENTER" && ev.Peer == readies[0].Peer })
+
+	// Without the key, the link is plaintext, and the server refuses it.
+	cert, _ := writeCert(t, dir, "nokey")
+	x := startProc(t, "nokey", cmdArgs(testPort(), "events", "--json", "--no-beacon", "--cert", cert, "--gossip-connect", plainEP, "--name", "nokey")...)
+	x.expectEvent("READY", func(ev event) bool { return ev.Type == "READY" })
+	deadline := time.Now().Add(waitLimit)
+	for !strings.Contains(srv.stderrText(), "tuples=2 clients=2") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no status line with tuples=2 clients=2\n%s", srv.dump())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := countEvents(x, "ENTER", ""); n != 0 {
+		t.Errorf("the node without the server key met %d peers\n%s", n, x.dump())
+	}
+	for _, p := range append(procs, x) {
+		p.stdin.Close()
+		p.expectEvent("STOP", func(ev event) bool { return ev.Type == "STOP" })
+	}
+}

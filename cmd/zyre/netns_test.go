@@ -295,21 +295,6 @@ func TestNetnsSubnets(t *testing.T) {
 	}
 }
 
-// countEvents counts the JSON event lines of type typ (and peer, if set)
-// that p printed so far.
-func countEvents(p *proc, typ, peer string) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	n := 0
-	for _, l := range p.seen {
-		var ev event
-		if json.Unmarshal([]byte(l), &ev) == nil && ev.Type == typ && (peer == "" || ev.Peer == peer) {
-			n++
-		}
-	}
-	return n
-}
-
 // IPv6: two namespaces joined by a veth pair with only IPv6 addresses.
 // Nodes beacon to ff02::1 on the link, meet, and talk over TCP on IPv6,
 // with unique local addresses and with nothing but the link-local ones
