@@ -662,4 +662,12 @@ func TestGossipCurve(t *testing.T) {
 	if n := rs.Count(isEnter(hub.ID())); n != 0 {
 		t.Error("the stranger entered")
 	}
+	if s := hub.Stats(); s.GossipHandshakesFailed < 2 {
+		t.Errorf("hub counted %d failed gossip handshakes, want the stranger's and the plaintext client's", s.GossipHandshakesFailed)
+	}
+	for _, n := range []*zyre.Node{stranger, plain} {
+		if s := n.Stats(); s.GossipConnectsFailed == 0 {
+			t.Errorf("%s counted no failed gossip connect", n.Name())
+		}
+	}
 }

@@ -34,6 +34,8 @@ type Stats struct {
 	GossipMessagesReceived uint64 // ZGossip messages received
 	GossipBytesSent        uint64 // bytes of those messages on the wire (ZMTP framing included, handshakes not)
 	GossipBytesReceived    uint64 // likewise, received
+	GossipConnectsFailed   uint64 // failed dials or handshakes to GossipConnect servers (each retry counts)
+	GossipHandshakesFailed uint64 // GossipBind: inbound connections that failed their handshake (wrong mechanism, key refused)
 }
 
 // counters is the atomic form of Stats; the actor writes, Stats reads.
@@ -79,5 +81,7 @@ func (c *counters) snapshot() Stats {
 		GossipMessagesReceived: c.gossip.msgsRecv.Load(),
 		GossipBytesSent:        c.gossip.bytesSent.Load(),
 		GossipBytesReceived:    c.gossip.bytesRecv.Load(),
+		GossipConnectsFailed:   c.gossip.connectsFailed.Load(),
+		GossipHandshakesFailed: c.gossip.handshakesFailed.Load(),
 	}
 }
