@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gozyre/zyre"
+	"github.com/gozyre/zyre/internal/cputime"
 )
 
 // Node benchmarks on loopback (127.0.0.1, beacons to 127.255.255.255).
@@ -114,7 +115,7 @@ func benchOneWay(b *testing.B, size int, shout bool, mutate ...func(*zyre.Config
 	b.SetBytes(int64(size))
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
+	start, cpu0 := time.Now(), cputime.Process()
 	for range b.N {
 		var err error
 		if shout {
@@ -130,6 +131,11 @@ func benchOneWay(b *testing.B, size int, shout bool, mutate ...func(*zyre.Config
 		b.Fatalf("received %d of %d", n, b.N)
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	if cpu := cputime.Process() - cpu0; cpu > 0 {
+		// Both nodes' CPU (they share the process): the cost of a
+		// message, steadier than wall time on a shared machine.
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-us/msg")
+	}
 }
 
 // BenchmarkWhisperRoundTrip measures whisper round trips (A -> B -> A).

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/gozyre/zyre/internal/cputime"
 )
 
 // BenchmarkConverge measures one convergence of N nodes from a cold start
@@ -35,10 +37,10 @@ func BenchmarkConverge(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				runtime.GC()
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				b.StartTimer()
 				rep = converge(b, n)
-				cpu += cpuTime() - c0
+				cpu += cputime.Process() - c0
 			}
 			// CPU time (all threads, GC included) is steadier than wall
 			// time on a shared machine.

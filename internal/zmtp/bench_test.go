@@ -4,19 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"syscall"
 	"testing"
 	"time"
-)
 
-// cpuTime returns the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+	"github.com/gozyre/zyre/internal/cputime"
+)
 
 // benchPair starts a Router on loopback and a Dealer connected to it.
 func benchPair(tb testing.TB, queueLen int) (*Dealer, *Router) {
@@ -92,7 +84,7 @@ func benchThroughput(b *testing.B, release bool) {
 			done := make(chan error, 1)
 			n := b.N
 			b.ResetTimer()
-			start, cpu0 := time.Now(), cpuTime()
+			start, cpu0 := time.Now(), cputime.Process()
 			go func() {
 				buf := make([]Message, 0, 1024)
 				got := 0
@@ -118,7 +110,7 @@ func benchThroughput(b *testing.B, release bool) {
 			if err := <-done; err != nil {
 				b.Fatal(err)
 			}
-			el, cpu := time.Since(start), cpuTime()-cpu0
+			el, cpu := time.Since(start), cputime.Process()-cpu0
 			b.StopTimer()
 			b.ReportMetric(float64(n)/el.Seconds(), "msgs/s")
 			// CPU time of both ends per message: with 2 cores and no
