@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"strconv"
 	"strings"
 	"testing"
@@ -513,4 +514,69 @@ func TestLoopbackShutdownSendsQueued(t *testing.T) {
 		}
 		next++
 	}
+}
+
+// Shutdown while several goroutines whisper and shout: every call that
+// returned nil is delivered (in each goroutine's order), every later one
+// returns ErrClosed, and nothing else reaches the peer.
+func TestLoopbackShutdownWhileSending(t *testing.T) {
+	nodes, recs := startLoopback(t, 2, func(i int, c *zyre.Config) { c.Groups = []string{"G"} })
+	recs[0].WaitFor(t, waitBound, "JOIN", has(isJoin(nodes[1].ID(), "G")))
+	recs[1].WaitFor(t, waitBound, "ENTER", has(isEnter(nodes[0].ID())))
+	const senders = 4
+	accepted := make([]int, senders)
+	var wg sync.WaitGroup
+	started := make(chan struct{}, senders)
+	for g := range senders {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				msg := []byte(fmt.Sprintf("%d/%06d", g, i))
+				var err error
+				if i%2 == 0 {
+					err = nodes[0].Whisper(context.Background(), nodes[1].ID(), msg)
+				} else {
+					err = nodes[0].Shout(context.Background(), "G", msg)
+				}
+				if i == 100 {
+					started <- struct{}{}
+				}
+				if err != nil {
+					if !errors.Is(err, zyre.ErrClosed) {
+						t.Errorf("sender %d: %v", g, err)
+					}
+					return
+				}
+				accepted[g]++
+			}
+		})
+	}
+	for range senders {
+		<-started
+	}
+	if err := nodes[0].Shutdown(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	recs[1].WaitFor(t, waitBound, "EXIT", has(isExit(nodes[0].ID())))
+	next := make([]int, senders)
+	for _, ev := range recs[1].Events() {
+		f, ok := messageFrames(ev)
+		if !ok {
+			continue
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(string(f[0]), "%d/%d", &g, &i); err != nil || g < 0 || g >= senders {
+			t.Fatalf("unexpected message %q", f[0])
+		}
+		if i != next[g] {
+			t.Fatalf("sender %d: message %d after %d", g, i, next[g])
+		}
+		next[g]++
+	}
+	for g := range senders {
+		if next[g] != accepted[g] {
+			t.Errorf("sender %d: %d accepted, %d delivered", g, accepted[g], next[g])
+		}
+	}
+	t.Logf("accepted per sender: %v", accepted)
 }

@@ -288,6 +288,9 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 	for {
 		v, ok := n.ready.Load(to)
 		if !ok {
+			if err := n.usable(); err != nil {
+				return err // closed meanwhile: the peers are gone with it
+			}
 			return ErrUnknownPeer
 		}
 		w := v.(*outbox).fullWait(n.cfg.OutboxLen)
