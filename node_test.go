@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -121,6 +122,31 @@ func TestSimShutdownGivesExitAtOnce(t *testing.T) {
 		evs := c.Recorders[0].Events()
 		if _, ok := evs[len(evs)-1].(zyre.StopEvent); !ok {
 			t.Errorf("last event of the stopped node is %T", evs[len(evs)-1])
+		}
+	})
+}
+
+// Nodes leaving together: each one's GOODBYE may find the other's
+// mailbox already closed. Shutdown gives up on a peer it cannot reach
+// then, rather than redialling until the flush deadline (2 s), so all
+// are done within a moment of virtual time.
+func TestSimConcurrentShutdown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := zyretest.NewCluster(t, 4, &zyretest.Options{Seed: 2})
+		defer c.Close()
+		settle(3 * time.Second)
+		start := time.Now()
+		var wg sync.WaitGroup
+		for _, n := range c.Nodes {
+			wg.Go(func() {
+				if err := n.Shutdown(context.Background()); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Wait()
+		if d := time.Since(start); d >= time.Second {
+			t.Errorf("four nodes leaving together took %v of virtual time", d)
 		}
 	})
 }

@@ -219,7 +219,9 @@ func (o *outbox) run() {
 		if conn == nil {
 			c, err := o.connect(&readers)
 			if err != nil {
-				if o.ctx.Err() != nil {
+				if o.ctx.Err() != nil || o.isFlushing() {
+					// Leaving: the last messages are best effort, and a
+					// peer we cannot reach is gone or going too.
 					return
 				}
 				o.log.Debug("connect to peer failed; will retry", "endpoint", o.addr.String(), "err", err, "retry", backoff)
@@ -256,7 +258,7 @@ func (o *outbox) run() {
 		}
 		o.recycle(batch)
 		if err != nil {
-			if o.ctx.Err() != nil {
+			if o.ctx.Err() != nil || o.isFlushing() {
 				return
 			}
 			// Like a ZMTP DEALER, reconnect and carry on; the peer's
@@ -268,6 +270,13 @@ func (o *outbox) run() {
 			conn = nil
 		}
 	}
+}
+
+// isFlushing reports whether closeFlush was called.
+func (o *outbox) isFlushing() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.flushing
 }
 
 func (o *outbox) connect(readers *sync.WaitGroup) (*zmtp.Conn, error) {
