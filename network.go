@@ -112,7 +112,7 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 				continue
 			}
 			if ipv6 {
-				if !pfx.Is6() || pfx.Is4In6() {
+				if !pfx.Is6() {
 					continue
 				}
 				ifv6 := iface{Name: ifc.Name, Addr: pfx, Broadcast: netip.MustParseAddr("ff02::1").WithZone(ifc.Name)}
