@@ -9,9 +9,9 @@ import (
 	"net"
 	"net/netip"
 	"slices"
-	"sync"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
