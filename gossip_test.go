@@ -671,3 +671,27 @@ func TestGossipCurve(t *testing.T) {
 		}
 	}
 }
+
+// A node with an AdvertisedEndpoint that also beacons on the LAN: a peer
+// there meets it once, whether its beacon or its HELLO comes first (the
+// HELLO carries the advertised endpoint, the beacon the LAN address); no
+// EXIT and second ENTER when the other one arrives.
+func TestAdvertisedEndpointWithBeaconsNoFlap(t *testing.T) {
+	for round := range 4 {
+		port := loopbackPort()
+		fwd, target := forwarder(t)
+		ncfg := loopbackConfig(port, "natted")
+		ncfg.AdvertisedEndpoint = "tcp://" + fwd
+		natted, rn := startNode(t, ncfg)
+		target <- natted.Endpoint()
+		other, ro := startNode(t, loopbackConfig(port, "other"))
+		ro.WaitFor(t, waitBound, "ENTER of natted", has(isEnter(natted.ID())))
+		rn.WaitFor(t, waitBound, "ENTER of other", has(isEnter(other.ID())))
+		time.Sleep(300 * time.Millisecond) // three more beacons each way
+		if n, m := ro.Count(isExit(natted.ID())), rn.Count(isExit(other.ID())); n+m != 0 {
+			t.Errorf("round %d: %d EXITs of natted at other, %d of other at natted\n%s", round, n, m, describe(ro.Events()))
+		}
+		natted.Close()
+		other.Close()
+	}
+}

@@ -93,6 +93,7 @@ type peer struct {
 	headers   []zre.Header
 	groups    []string // sorted
 	ready     bool     // its HELLO arrived (ENTER emitted)
+	beaconed  bool     // the endpoint is where its beacons come from (else: from its HELLO or gossip)
 	status    uint8    // our copy of its group status
 	sentSeq   uint16   // sequence of the last message we sent it
 	recvSeq   uint16   // sequence of the last message we accepted from it
@@ -365,7 +366,11 @@ func (e *Engine) onBeacon(now mono, in BeaconIn, out []Output) []Output {
 		return e.remove(p, "beacon port 0", out)
 	}
 	ap := netip.AddrPortFrom(in.From.Unmap(), b.Port)
-	if p != nil && p.ap == ap {
+	if p != nil && (p.ap == ap || p.ready && !p.beaconed) {
+		// Same place; or a peer we talk to at the endpoint it announced
+		// itself (HELLO, gossip: an AdvertisedEndpoint behind NAT or in
+		// a container), which is not where its beacons come from.
+		// Moving it would cost an EXIT and an ENTER for nothing.
 		e.refresh(p, now)
 		return out
 	}
@@ -373,7 +378,10 @@ func (e *Engine) onBeacon(now mono, in BeaconIn, out []Output) []Output {
 	if b.Version == 3 {
 		key = slices.Clone(b.PublicKey[:])
 	}
-	out, _ = e.require(now, b.ID, "tcp://"+ap.String(), key, out)
+	out, p = e.require(now, b.ID, "tcp://"+ap.String(), key, out)
+	if p != nil {
+		p.beaconed = true
+	}
 	return out
 }
 

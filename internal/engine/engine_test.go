@@ -785,3 +785,35 @@ func TestLinkLocalEndpointsGetOurZone(t *testing.T) {
 		"connect p3 tcp://[fd00::3]:49152",
 		"send p3 HELLO#1 tcp://[fe80::1]:49152 groups=[] status=0 name=self")
 }
+
+// A peer that announced an endpoint of its own (AdvertisedEndpoint: NAT,
+// containers) and beacons from its LAN address stays where it announced:
+// its beacons refresh it, with no EXIT and ENTER. One found by gossip that
+// has not said HELLO yet moves to its beacon's address silently; one
+// found by its beacons still moves when they come from elsewhere
+// (TestPeerReappearsAtNewEndpoint).
+func TestAdvertisedEndpointKeptAgainstBeacons(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.BeaconInterval = 0 })
+	r := newRemote(2)
+	hello := r.hello()
+	hello.Msg.(*zre.Hello).Endpoint = "tcp://203.0.113.5:40000"
+	expect(t, h.step(hello),
+		"connect p2 tcp://203.0.113.5:40000",
+		"send p2 HELLO#1 "+helloSelf,
+		"ENTER p2 node2 tcp://203.0.113.5:40000")
+	h.advance(4 * time.Second)
+	expect(t, h.step(r.beacon()))
+	expect(t, h.advance(4*time.Second)) // refreshed: not evasive at 8 s
+	if ps := h.e.Peers(); len(ps) != 1 || ps[0].Endpoint != "tcp://203.0.113.5:40000" {
+		t.Fatalf("Peers = %+v", ps)
+	}
+
+	r3 := newRemote(3)
+	expect(t, h.step(Discover{ID: r3.id, Endpoint: "tcp://203.0.113.5:40001"}),
+		"connect p3 tcp://203.0.113.5:40001",
+		"send p3 HELLO#1 "+helloSelf)
+	expect(t, h.step(r3.beacon()),
+		"disconnect p3",
+		"connect p3 tcp://10.0.0.3:49152",
+		"send p3 HELLO#1 "+helloSelf)
+}
