@@ -2,6 +2,7 @@ package zyre_test
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"slices"
 	"sync"
@@ -147,6 +148,35 @@ func TestSimConcurrentShutdown(t *testing.T) {
 		wg.Wait()
 		if d := time.Since(start); d >= time.Second {
 			t.Errorf("four nodes leaving together took %v of virtual time", d)
+		}
+	})
+}
+
+// Messages to a peer that vanished (closed without goodbye) cannot be
+// written; when the peer expires they are counted in MessagesUnsent, not
+// dropped in silence.
+func TestSimUnsentCounted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := zyretest.NewCluster(t, 2, &zyretest.Options{Seed: 3})
+		defer c.Close()
+		settle(3 * time.Second)
+		a, b := c.Nodes[0], c.Nodes[1]
+		b.Close()
+		settle(100 * time.Millisecond)
+		const n = 10
+		for i := range n {
+			if err := a.Whisper(context.Background(), b.ID(), []byte(fmt.Sprint(i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		settle(40 * time.Second) // b expires
+		if !has(isExit(b.ID()))(c.Recorders[0].Events()) {
+			t.Fatalf("b never expired: %s", describe(c.Recorders[0].Events()))
+		}
+		// Our whispers and the PING sent when b turned evasive. A write
+		// into the closed stream may still succeed once, as on TCP.
+		if got := a.Stats().MessagesUnsent; got < n || got > n+1 {
+			t.Errorf("MessagesUnsent = %d, want %d or %d", got, n, n+1)
 		}
 	})
 }

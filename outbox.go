@@ -35,6 +35,7 @@ type outbox struct {
 	// outbox is counted in *fulls (Node.fullOutboxes).
 	fullAt int
 	fulls  *atomic.Int32
+	unsent *atomic.Uint64 // Stats.MessagesUnsent
 
 	mu       sync.Mutex
 	q        [][][]byte
@@ -67,6 +68,7 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism
 		limit:  a.n.cfg.OutboxLen + controlSlack,
 		fullAt: a.n.cfg.OutboxLen,
 		fulls:  &a.n.fullOutboxes,
+		unsent: &a.n.stats.messagesUnsent,
 		zcfg: zmtp.Config{
 			SocketType: zmtp.SocketDealer,
 			Identity:   id,
@@ -214,6 +216,12 @@ func (o *outbox) run() {
 			conn.Close()
 		}
 		readers.Wait()
+		o.mu.Lock()
+		left := len(o.q)
+		clear(o.q)
+		o.q = nil
+		o.mu.Unlock()
+		o.lost(left, "queued when the outbox closed")
 	}()
 	for {
 		if conn == nil {
@@ -248,16 +256,21 @@ func (o *outbox) run() {
 			continue
 		}
 		var err error
+		sent := 0
 		for _, m := range batch {
 			if err = conn.Send(m); err != nil {
 				break
 			}
+			sent++
 		}
 		if err == nil {
-			err = conn.Flush()
+			if err = conn.Flush(); err != nil {
+				sent = 0 // some may have left; counted as lost
+			}
 		}
 		o.recycle(batch)
 		if err != nil {
+			o.lost(len(batch)-sent, "write failed")
 			if o.ctx.Err() != nil || o.isFlushing() {
 				return
 			}
@@ -270,6 +283,16 @@ func (o *outbox) run() {
 			conn = nil
 		}
 	}
+}
+
+// lost counts n messages to the peer that were never sent (Stats.
+// MessagesUnsent) and says why.
+func (o *outbox) lost(n int, why string) {
+	if n == 0 || o.unsent == nil {
+		return
+	}
+	o.unsent.Add(uint64(n))
+	o.log.Info("messages to peer not sent", "count", n, "why", why)
 }
 
 // isFlushing reports whether closeFlush was called.
