@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -121,7 +122,7 @@ func NewGossipServer(cfg *GossipConfig) (*GossipServer, error) {
 	}
 	c := *cfg
 	c.Connect = append([]string(nil), cfg.Connect...)
-	c.AllowKeys = append([]PublicKey(nil), cfg.AllowKeys...)
+	c.AllowKeys = slices.Clone(cfg.AllowKeys) // empty, not nil, allows no one
 	if cfg.Curve != nil {
 		k := *cfg.Curve
 		c.Curve = &k

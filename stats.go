@@ -22,7 +22,7 @@ type Stats struct {
 	MessagesUnsent      uint64 // messages queued to a peer but never written: still queued when its outbox closed (the peer left or was dropped, Close, or Shutdown could not reach it), or in a write that failed (an upper bound: some may have left)
 	EventsDropped       uint64 // data events discarded under DropWhenFull
 	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
-	PeersRejected       uint64 // CURVE peers refused: key not allowed, or HELLO key not the proven one
+	PeersRejected       uint64 // CURVE peers refused: key not allowed (mailbox or GossipBind clients), or HELLO key not the proven one
 
 	// Gossip (Config.GossipBind, GossipConnect); all zero without it.
 	GossipTuples           uint64 // gauge: tuples in the node's gossip store now, its own included
