@@ -580,6 +580,7 @@ func TestGossipConfigErrors(t *testing.T) {
 		{"Bind", &zyre.GossipConfig{Bind: "127.0.0.1:1"}},
 		{"Connect", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", Connect: []string{"tcp://127.0.0.1:0"}}},
 		{"TTL", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", TTL: -time.Second}},
+		{"AllowKeys", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", AllowKeys: []zyre.PublicKey{curveKeys.Public}}},
 		{"Connect", &zyre.GossipConfig{Bind: "tcp://127.0.0.1:0", Connect: []string{"tcp://10.0.0.1:5670|" + strings.Repeat("0", 40)}}},
 	} {
 		_, err := zyre.NewGossipServer(tc.cfg)

@@ -138,6 +138,9 @@ func NewGossipServer(cfg *GossipConfig) (*GossipServer, error) {
 			return nil, &ConfigError{Field: "Connect", Err: err}
 		}
 	}
+	if c.AllowKeys != nil && c.Curve == nil {
+		return nil, &ConfigError{Field: "AllowKeys", Err: errors.New("needs Curve: clients are authenticated only over CURVE")}
+	}
 	if c.TTL < 0 {
 		return nil, &ConfigError{Field: "TTL", Err: errors.New("negative")}
 	}
