@@ -75,6 +75,11 @@ func TestEventsJSON(t *testing.T) {
 	if i < 0 || peers.Peers[i].Name != bn || !slices.Contains(peers.Peers[i].Groups, "G") || peers.Peers[i].Endpoint != rb.Endpoint {
 		t.Errorf("PEERS = %+v, want b (%s) in group G", peers.Peers, rb.Peer)
 	}
+	a.send("STATS")
+	st := a.expectEvent("STATS", func(ev event) bool { return ev.Type == "STATS" })
+	if st.Stats == nil || st.Stats.BeaconsSent == 0 || st.Stats.MessagesReceived == 0 || st.Stats.MessagesSent == 0 {
+		t.Errorf("STATS = %+v, want beacons and messages counted", st.Stats)
+	}
 
 	a.send("QUIT")
 	a.expectEvent("STOP", func(ev event) bool { return ev.Type == "STOP" })

@@ -28,6 +28,7 @@ type eventJSON struct {
 	Reason   string            `json:"reason,omitempty"`
 	Count    uint64            `json:"count,omitempty"`
 	Peers    []peerJSON        `json:"peers,omitzero"`
+	Stats    *zyre.Stats       `json:"stats,omitempty"`
 	Error    string            `json:"error,omitempty"`
 }
 
@@ -125,8 +126,8 @@ func runEvents(ctx context.Context, e *env, args []string) error {
 	fs, c := newFlagSet(e, "events", "",
 		"Print every event of a node, then its STOP. With --json: one JSON object per line,\n"+
 			"first {\"type\":\"READY\",...}. Commands on stdin, one per line:\n"+
-			"  JOIN g | LEAVE g | SHOUT g text | WHISPER uuid-or-name text | PEERS | QUIT\n"+
-			"EOF on stdin quits politely. Text starting with \"base64:\" is decoded.", defaultCommon)
+			"  JOIN g | LEAVE g | SHOUT g text | WHISPER uuid-or-name text | PEERS | STATS | QUIT\n"+
+			"(STATS: the node's counters.) EOF on stdin quits politely. Text starting with \"base64:\" is decoded.", defaultCommon)
 	asJSON := fs.Bool("json", false, "one JSON object per line")
 	var groups stringList
 	fs.Var(&groups, "group", "`group` to join from the start (repeatable)")
@@ -265,10 +266,18 @@ func eventsCommand(ctx context.Context, n *zyre.Node, line string, out *lineWrit
 			}
 		}
 		return false, nil
+	case "STATS":
+		st := n.Stats()
+		if asJSON {
+			out.json(eventJSON{Type: "STATS", Stats: &st})
+		} else {
+			out.line(fmt.Sprintf("STATS %+v", st))
+		}
+		return false, nil
 	case "QUIT":
 		return true, nil
 	}
-	return false, fmt.Errorf("unknown command %q (want JOIN, LEAVE, SHOUT, WHISPER, PEERS or QUIT)", verb)
+	return false, fmt.Errorf("unknown command %q (want JOIN, LEAVE, SHOUT, WHISPER, PEERS, STATS or QUIT)", verb)
 }
 
 // word splits off the first space-separated word of s (leading blanks

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gozyre/zyre"
 )
 
 // zyreBin is the binary under test.
@@ -236,6 +238,7 @@ type event struct {
 	Frames   []string          `json:"frames"`
 	Error    string            `json:"error"`
 	Peers    []peerJSON        `json:"peers"`
+	Stats    *zyre.Stats       `json:"stats"`
 }
 
 // runZyre runs zyre to completion and returns its exit code and output.
