@@ -13,12 +13,17 @@ import (
 // newSimNode starts a node on an in-memory network host, so the example
 // runs anywhere without touching a real network.
 func newSimNode(nw *simnet.Net, addr, name string) *zyre.Node {
-	node, err := zyre.New(&zyre.Config{
+	return mustStart(&zyre.Config{
 		Name:           name,
 		Network:        nw.Host(netip.MustParseAddr(addr)),
 		Interface:      addr,
 		BeaconInterval: 100 * time.Millisecond,
 	})
+}
+
+// mustStart creates and starts a node, or panics.
+func mustStart(cfg *zyre.Config) *zyre.Node {
+	node, err := zyre.New(cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -112,4 +117,86 @@ func ExampleNode_Events() {
 	// ENTER b
 	// WHISPER from b: hi a
 	// EXIT b
+}
+
+// CURVE mode: every connection is encrypted, and AllowKeys decides which
+// keys may connect at all. Here each node allows the other.
+func Example_curve() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nw := simnet.New(3)
+	defer nw.Close()
+	aliceKeys, _ := zyre.GenerateKeyPair()
+	bobKeys, _ := zyre.GenerateKeyPair()
+	allowed := []zyre.PublicKey{aliceKeys.Public, bobKeys.Public}
+	start := func(addr, name string, keys *zyre.KeyPair) *zyre.Node {
+		return mustStart(&zyre.Config{
+			Name:           name,
+			Network:        nw.Host(netip.MustParseAddr(addr)),
+			Interface:      addr,
+			BeaconInterval: 100 * time.Millisecond,
+			Curve:          keys,
+			AllowKeys:      allowed,
+		})
+	}
+	alice := start("10.0.0.1", "alice", &aliceKeys)
+	bob := start("10.0.0.2", "bob", &bobKeys)
+	defer alice.Close()
+	defer bob.Close()
+
+	enter := waitFor(ctx, alice, func(e zyre.EnterEvent) bool { return true })
+	fmt.Println("alice sees", enter.Name, "enter; its key is bob's:", enter.Headers["X-PUBLICKEY"] == bobKeys.Public.String())
+	waitFor(ctx, bob, func(e zyre.EnterEvent) bool { return true })
+	if err := bob.Whisper(ctx, alice.ID(), []byte("sealed")); err != nil {
+		panic(err)
+	}
+	w := waitFor(ctx, alice, func(e zyre.WhisperEvent) bool { return true })
+	fmt.Printf("%s whispers: %s\n", w.Name, w.Frames[0])
+	// Output:
+	// alice sees bob enter; its key is bob's: true
+	// bob whispers: sealed
+}
+
+// Nodes that beacons cannot reach find each other through a gossip
+// server; with a key pair the links to it are CURVE, and nodes give its
+// public key after the endpoint.
+func ExampleGossipServer() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nw := simnet.New(4)
+	defer nw.Close()
+	serverKeys, _ := zyre.GenerateKeyPair()
+	srv, err := zyre.NewGossipServer(&zyre.GossipConfig{
+		Bind:    "tcp://10.0.9.1:5670",
+		Network: nw.Host(netip.MustParseAddr("10.0.9.1")),
+		Curve:   &serverKeys,
+	})
+	if err != nil {
+		panic(err)
+	}
+	if err := srv.Start(ctx); err != nil {
+		panic(err)
+	}
+	defer srv.Close()
+	server := srv.Endpoint() + "|" + serverKeys.Public.String()
+
+	var nodes []*zyre.Node
+	for i, name := range []string{"alice", "bob"} {
+		keys, _ := zyre.GenerateKeyPair()
+		addr := fmt.Sprintf("10.0.%d.1", i+1) // different subnets: no beacons between them
+		node := mustStart(&zyre.Config{
+			Name:          name,
+			Network:       nw.Host(netip.MustParseAddr(addr)),
+			Interface:     addr,
+			DisableBeacon: true,
+			GossipConnect: []string{server},
+			Curve:         &keys,
+		})
+		defer node.Close()
+		nodes = append(nodes, node)
+	}
+	enter := waitFor(ctx, nodes[0], func(e zyre.EnterEvent) bool { return true })
+	fmt.Println("alice met", enter.Name, "through gossip")
+	// Output:
+	// alice met bob through gossip
 }
