@@ -70,11 +70,11 @@ type command struct {
 	frames [][]byte
 }
 
+// sendKind says which message a command carries inline (zero: none).
 type sendKind uint8
 
 const (
-	sendNone sendKind = iota
-	sendWhisper
+	sendWhisper sendKind = iota + 1
 	sendShout
 )
 
