@@ -21,7 +21,8 @@ type Message struct {
 	// peer sent none. It is shared by all messages of the connection;
 	// do not modify it.
 	Identity []byte
-	// Frames are the message's frames, owned by the receiver.
+	// Frames are the message's frames, owned by the receiver. Nil Frames
+	// is the notice that the connection ended (RouterConfig.NotifyClose).
 	Frames [][]byte
 }
 
@@ -43,6 +44,12 @@ type RouterConfig struct {
 	// over, ErrClosed when the Router closed it). It runs on the
 	// connection's goroutine and must not block for long.
 	OnDisconnect func(identity []byte, err error)
+	// NotifyClose, if set, queues a Message with nil Frames when an
+	// established connection ends, after the last message read from it,
+	// so that the receiver knows everything it sent has been seen. No
+	// notice is queued for a connection that a newer one took over, nor
+	// once the Router is closed.
+	NotifyClose bool
 }
 
 // Router is the inbound side of a ROUTER socket: it accepts connections
@@ -192,10 +199,14 @@ func (r *Router) serve(nc net.Conn) {
 		err = *p
 	}
 	r.cmu.Lock()
-	if r.conns[string(rc.id)] == rc {
+	current := r.conns[string(rc.id)] == rc
+	if current {
 		delete(r.conns, string(rc.id))
 	}
 	r.cmu.Unlock()
+	if current && r.cfg.NotifyClose {
+		r.push([]Message{{Identity: rc.id}})
+	}
 	r.unknown.Add(c.Stats().UnknownCommands)
 	if routine(err) {
 		r.log.Debug("zmtp router connection closed", "remote", addrString(nc.RemoteAddr()), "identity", fmt.Sprintf("%x", rc.id), "err", err)
@@ -251,12 +262,14 @@ func (r *Router) readLoop(rc *routerConn) error {
 		msg, err := c.Recv()
 		if err != nil {
 			if len(batch) > 0 {
+				r.messages.Add(uint64(len(batch)))
 				r.push(batch)
 			}
 			return err
 		}
 		batch = append(batch, Message{Identity: rc.id, Frames: msg})
 		if len(batch) == maxBatch || !c.r.messageBuffered() {
+			r.messages.Add(uint64(len(batch)))
 			if !r.push(batch) {
 				return ErrClosed
 			}
@@ -294,7 +307,6 @@ func (r *Router) push(msgs []Message) bool {
 		copy(r.ring, msgs[m:k])
 		r.n += k
 		msgs = msgs[k:]
-		r.messages.Add(uint64(k))
 		if r.recvIdle {
 			r.recvIdle = false
 			select {

@@ -712,3 +712,63 @@ func TestSynctestHeartbeatTimeout(t *testing.T) {
 		nc.Close()
 	})
 }
+
+// With NotifyClose, the end of a connection is queued behind its last
+// message; a connection taken over by a newer one gives no notice.
+func TestRouterNotifyClose(t *testing.T) {
+	r := startRouter(t, RouterConfig{NotifyClose: true})
+	id := testIdentity()
+	d1 := startDealer(t, DealerConfig{Conn: Config{Identity: id}, Dial: dialTo(r.Addr())})
+	_ = d1.TrySend([][]byte{[]byte("one")})
+	_ = d1.TrySend([][]byte{[]byte("two")})
+	for _, want := range []string{"one", "two"} {
+		if m := recvTimeout(t, r); m.Frames == nil || string(m.Frames[0]) != want {
+			t.Fatalf("got %q, want %q", m.Frames, want)
+		}
+	}
+	d2 := startDealer(t, DealerConfig{Conn: Config{Identity: id}, Dial: dialTo(r.Addr())})
+	_ = d2.TrySend([][]byte{[]byte("three")})
+	if m := recvTimeout(t, r); m.Frames == nil || string(m.Frames[0]) != "three" {
+		t.Fatalf("got %q, want three", m.Frames)
+	}
+	d2.Close()
+	if m := recvTimeout(t, r); m.Frames != nil || !bytes.Equal(m.Identity, id) {
+		t.Fatalf("got %q from %x, want the close notice", m.Frames, m.Identity)
+	}
+	// A connection that writes 100 messages and closes at once: all of
+	// them come before its notice.
+	nc, err := net.Dial("tcp", r.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Handshake(t.Context(), nc, Config{SocketType: SocketDealer, Identity: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100 {
+		if err := c.Send([][]byte{[]byte(fmt.Sprint(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	for i := range 100 {
+		if m := recvTimeout(t, r); m.Frames == nil || string(m.Frames[0]) != fmt.Sprint(i) {
+			t.Fatalf("message %d: got %q", i, m.Frames)
+		}
+	}
+	m := recvTimeout(t, r)
+	if m.Frames != nil || !bytes.Equal(m.Identity, id) {
+		t.Fatalf("got %q from %x, want the close notice", m.Frames, m.Identity)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if m, err := r.Recv(ctx); err == nil {
+		t.Fatalf("unexpected %q from %x after the notice", m.Frames, m.Identity)
+	}
+	if st := r.Stats(); st.Messages != 103 {
+		t.Errorf("Messages = %d, want 103 (notices are not messages)", st.Messages)
+	}
+}
