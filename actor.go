@@ -30,12 +30,14 @@ type actor struct {
 	bcastTo  netip.AddrPort
 	groupsTo []*net.UDPAddr // Config.BeaconGroups on the beacon port
 
-	beaconPC net.PacketConn // receive socket (unspecified address, shared port)
-	sendPC   net.PacketConn // send socket, bound to the interface address
-	beaconC  chan engine.BeaconIn
-	leavers  []engine.BeaconIn // port-0 beacons held for leaveGrace
-	leaveC   <-chan time.Time
-	mbox     *mailbox
+	beaconPC  net.PacketConn // receive socket (unspecified address, shared port)
+	sendPC    net.PacketConn // send socket, bound to the interface address
+	beaconC   chan engine.BeaconIn
+	lostC     chan struct{}     // an outbox's connection broke (outbox.connLost)
+	lostTimer <-chan time.Time  // re-checks broken connections (armLost)
+	leavers   []engine.BeaconIn // port-0 beacons held for leaveGrace
+	leaveC    <-chan time.Time
+	mbox      *mailbox
 
 	hub     *hub                   // gossip (Config.GossipBind, GossipConnect); nil without
 	gossipC chan gossipFound       // from the hub
@@ -77,7 +79,8 @@ type actor struct {
 
 // link is our outbound connection to one peer.
 type link struct {
-	out *outbox
+	out  *outbox
+	lost lostState // its connection broke (connlost.go)
 }
 
 func newActor(ctx context.Context, n *Node) (*actor, error) {
@@ -90,6 +93,7 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		links:    make(map[zre.UUID]*link),
 		closing:  make(map[*outbox]struct{}),
 		beaconC:  make(chan engine.BeaconIn, 64),
+		lostC:    make(chan struct{}, 1),
 		stopping: make(chan struct{}),
 	}
 
@@ -285,6 +289,10 @@ func (a *actor) run() {
 			} else {
 				a.step(b)
 			}
+		case <-a.lostC:
+			a.onLost()
+		case <-a.lostTimer:
+			a.lostTick()
 		case <-a.leaveC:
 			a.leaveC = nil
 			for _, b := range a.leavers {
@@ -483,6 +491,11 @@ func (a *actor) send(peer zre.UUID, msg zre.Message) {
 		return
 	}
 	if !l.out.trySend(frames) {
+		if l.out.connErr() != nil {
+			// Its connection broke; the session ends soon (onLost).
+			a.n.stats.messagesUnsent.Add(1)
+			return
+		}
 		a.n.stats.outboxFull.Add(1)
 		a.log.Warn("peer outbox full: message dropped, peer treated as unresponsive", "peer", peer.String(), "cmd", msg.Command().String())
 		a.events(DroppedEvent{Peer: PeerID(peer), Count: 1, Reason: "peer outbox full"})
@@ -573,6 +586,10 @@ func (a *actor) roomFreed() {
 // receive handles one message from the mailbox.
 func (a *actor) receive(m zmtp.Message) {
 	id := m.Identity
+	if m.Frames == nil {
+		a.closeNotice(id)
+		return
+	}
 	if len(id) != 17 || id[0] != 1 {
 		a.n.stats.badIdentities.Add(1)
 		a.badMessages.note(a.log, "mailbox message with a routing id that is not 0x01+UUID: dropped", "len", len(id))

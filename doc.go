@@ -17,6 +17,11 @@
 // EvasiveEvent, after SilentTimeout a SilentEvent (each once per quiet
 // spell), and after ExpiredTimeout it removes the peer with an ExitEvent.
 // A peer that leaves politely (port-0 beacon or GOODBYE) exits at once.
+// So does a peer whose connection breaks (its process was killed, or the
+// network reset the connection), once what it sent has been delivered:
+// messages written to a broken connection may be lost, so rather than
+// reconnect and leave the peer to find a sequence gap later, the session
+// ends, and the peer's next beacon starts a new one (EXIT, then ENTER).
 //
 // # Lifecycle
 //

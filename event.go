@@ -46,11 +46,11 @@ type EnterEvent struct {
 }
 
 // ExitEvent reports that a peer left (GOODBYE, port-0 beacon), expired, or
-// was dropped (sequence gap, unresponsive). It is the peer's last event.
+// was dropped (sequence gap, unresponsive, connection lost). It is the peer's last event.
 type ExitEvent struct {
 	Peer   PeerID
 	Name   string
-	Reason string // why the peer is gone, e.g. "goodbye", "expired"
+	Reason string // why the peer is gone, e.g. "goodbye", "expired", "connection lost: ..."
 }
 
 // JoinEvent reports that a peer joined a group.

@@ -185,20 +185,26 @@ func TestLoopbackTenNodes(t *testing.T) {
 	}
 }
 
-func TestLoopbackKilledNodeEvasiveThenExit(t *testing.T) {
+// A killed node sends no GOODBYE, but its operating system closes its
+// connections: the others drop it as soon as theirs to it breaks, without
+// waiting for the expiry timer. (A node that vanishes without closing
+// anything, such as one cut off by the network, goes EVASIVE, SILENT and
+// then EXIT: TestSimEvasiveSilentExit.)
+func TestLoopbackKilledNodeExits(t *testing.T) {
 	nodes, recs := startLoopback(t, 2, nil)
 	recs[0].WaitFor(t, waitBound, "ENTER", enteredAll(ids(nodes, 0)))
 	recs[1].WaitFor(t, waitBound, "ENTER", enteredAll(ids(nodes, 1)))
 	victim := nodes[1].ID()
 	nodes[1].Close() // no goodbye: the other must notice by itself
-	recs[0].WaitFor(t, waitBound, "EVASIVE then EXIT of the killed node", func(evs []zyre.Event) bool {
-		ev := slices.IndexFunc(evs, isEvasive(victim))
-		ex := slices.IndexFunc(evs, isExit(victim))
-		return ev >= 0 && ex > ev
-	})
+	recs[0].WaitFor(t, waitBound, "EXIT of the killed node", has(isExit(victim)))
+	evs := recs[0].Events()
+	ex := evs[slices.IndexFunc(evs, isExit(victim))].(zyre.ExitEvent)
+	if !strings.HasPrefix(ex.Reason, "connection lost") {
+		t.Errorf("EXIT reason %q, want the lost connection", ex.Reason)
+	}
 	st := nodes[0].Stats()
-	if st.PeersExpired != 1 {
-		t.Errorf("PeersExpired = %d, want 1", st.PeersExpired)
+	if st.ConnectionsLost != 1 || st.PeersExpired != 0 {
+		t.Errorf("ConnectionsLost = %d, PeersExpired = %d; want 1 and 0", st.ConnectionsLost, st.PeersExpired)
 	}
 }
 

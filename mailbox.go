@@ -32,7 +32,8 @@ func newMailbox(ln net.Listener, cfg Config, mech zmtp.Mechanism, log *slog.Logg
 		// a small write buffer (PONGs) saves memory per peer.
 		Conn: zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: mech, MaxMessageSize: cfg.MaxMessageSize,
 			WriteBufferSize: 4 << 10, Logger: log},
-		QueueLen: 1024,
+		QueueLen:    1024,
+		NotifyClose: true, // see actor.closeNotice
 	})
 	if err != nil {
 		ln.Close()

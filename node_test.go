@@ -2,9 +2,9 @@ package zyre_test
 
 import (
 	"context"
-	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -155,28 +155,37 @@ func TestSimConcurrentShutdown(t *testing.T) {
 // Messages to a peer that vanished (closed without goodbye) cannot be
 // written; when the peer expires they are counted in MessagesUnsent, not
 // dropped in silence.
+// Whispers to a peer cut off by a partition fill the stalled stream's
+// window and then queue; when the stream is reset, the peer is dropped at
+// once (its connection broke) and what was still queued is counted.
 func TestSimUnsentCounted(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		c := zyretest.NewCluster(t, 2, &zyretest.Options{Seed: 3})
 		defer c.Close()
 		settle(3 * time.Second)
 		a, b := c.Nodes[0], c.Nodes[1]
-		b.Close()
-		settle(100 * time.Millisecond)
-		const n = 10
-		for i := range n {
-			if err := a.Whisper(context.Background(), b.ID(), []byte(fmt.Sprint(i))); err != nil {
+		c.Net.Partition([]netip.Addr{zyretest.HostAddr(1)})
+		const n, size = 100, 64 << 10
+		for range n {
+			if err := a.Whisper(context.Background(), b.ID(), make([]byte, size)); err != nil {
 				t.Fatal(err)
 			}
 		}
-		settle(40 * time.Second) // b expires
-		if !has(isExit(b.ID()))(c.Recorders[0].Events()) {
-			t.Fatalf("b never expired: %s", describe(c.Recorders[0].Events()))
+		settle(c.Net.StallTimeout + time.Second)
+		evs := c.Recorders[0].Events()
+		i := slices.IndexFunc(evs, isExit(b.ID()))
+		if i < 0 || !strings.HasPrefix(evs[i].(zyre.ExitEvent).Reason, "connection lost") {
+			t.Fatalf("no EXIT for the lost connection: %s", describe(evs))
 		}
-		// Our whispers and the PING sent when b turned evasive. A write
-		// into the closed stream may still succeed once, as on TCP.
-		if got := a.Stats().MessagesUnsent; got < n || got > n+1 {
-			t.Errorf("MessagesUnsent = %d, want %d or %d", got, n, n+1)
+		// The stream window took what fits in it; those bytes are lost
+		// with the stream, as on TCP. The rest was never written.
+		st := a.Stats()
+		inWindow := simnet.DefaultStreamWindow / size
+		if st.MessagesUnsent < n-uint64(inWindow) || st.MessagesUnsent > n+1 {
+			t.Errorf("MessagesUnsent = %d, want %d to %d", st.MessagesUnsent, n-inWindow, n+1)
+		}
+		if false || st.PeersExpired != 0 {
+			t.Errorf("ConnectionsLost = %d, PeersExpired = %d; want 1 and 0", st.ConnectionsLost, st.PeersExpired)
 		}
 	})
 }
@@ -246,6 +255,51 @@ func TestSimFiftyNodesPartitionHeal(t *testing.T) {
 			}
 			if got := count(r.Events(), isShout("ALL", "after heal")); got != want {
 				t.Errorf("node %d got the shout %d times", i, got)
+			}
+		}
+	})
+}
+
+// A partition longer than the stream stall timeout but shorter than the
+// expiry timeout: the streams reset while the peers are still known. Each
+// node drops the other when its connection breaks, and after heal they
+// meet again with fresh HELLOs, so messages flow at once, with no
+// sequence gap waiting for the first one.
+func TestSimPartitionResetsStreams(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := zyretest.NewCluster(t, 2, &zyretest.Options{Seed: 5})
+		defer c.Close()
+		settle(3 * time.Second)
+		a, b := c.Nodes[0], c.Nodes[1]
+		c.Net.Partition([]netip.Addr{zyretest.HostAddr(1)})
+		settle(c.Net.StallTimeout + 5*time.Second) // EVASIVE's PING stalls, then resets
+		c.Net.Heal()
+		settle(3 * time.Second)
+		ctx := context.Background()
+		if err := a.Whisper(ctx, b.ID(), []byte("a to b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Whisper(ctx, a.ID(), []byte("b to a")); err != nil {
+			t.Fatal(err)
+		}
+		settle(time.Second)
+		for i, r := range c.Recorders {
+			other := c.Nodes[1-i]
+			evs := r.Events()
+			if n := count(evs, isEnter(other.ID())); n != 2 {
+				t.Errorf("node %d: %d ENTERs of the other, want 2: %s", i, n, describe(evs))
+			}
+			ex := slices.IndexFunc(evs, isExit(other.ID()))
+			if ex < 0 || !strings.HasPrefix(evs[ex].(zyre.ExitEvent).Reason, "connection lost") {
+				t.Errorf("node %d: no EXIT for the lost connection: %s", i, describe(evs))
+			}
+			text := []string{"b to a", "a to b"}[i]
+			if !has(isWhisper(text))(evs) {
+				t.Errorf("node %d: whisper %q not delivered: %s", i, text, describe(evs))
+			}
+			st := c.Nodes[i].Stats()
+			if st.SequenceGaps != 0 || st.ConnectionsLost != 1 {
+				t.Errorf("node %d: SequenceGaps = %d, ConnectionsLost = %d; want 0 and 1", i, st.SequenceGaps, st.ConnectionsLost)
 			}
 		}
 	})

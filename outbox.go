@@ -19,8 +19,9 @@ import (
 const controlSlack = 256 + cmdQueueLen
 
 // outbox is our DEALER towards one peer: a bounded queue of encoded
-// messages and one writer goroutine that connects (and reconnects, as a
-// ZMTP DEALER does), then drains the queue into the connection's buffered
+// messages and one writer goroutine that connects (retrying until the
+// connection is made; a connection that breaks ends the outbox, see
+// connLost), then drains the queue into the connection's buffered
 // writer and flushes when the queue is empty, so a burst costs one syscall.
 // The actor is the only producer; the actor's wait group owns the writer.
 type outbox struct {
@@ -37,16 +38,19 @@ type outbox struct {
 	fulls  *atomic.Int32
 	unsent *atomic.Uint64 // Stats.MessagesUnsent
 
+	// lostC is signalled when the connection breaks (see connLost).
+	lostC chan<- struct{}
+
 	mu       sync.Mutex
 	q        [][][]byte
 	spare    [][][]byte
-	closed   bool // stop now, drop what is queued
-	full     bool // counted in *fulls
-	flushing bool // stop once the queue is empty (or the flush deadline passes)
+	closed   bool  // stop now, drop what is queued
+	full     bool  // counted in *fulls
+	flushing bool  // stop once the queue is empty (or the flush deadline passes)
+	lostErr  error // why the connection broke; the outbox is closed
 	room     chan struct{}
 	roomAt   int // close room when the queue is shorter than this
 	sig      chan struct{}
-	conn     *zmtp.Conn
 	cancel   context.CancelFunc
 	ctx      context.Context
 	finished chan struct{}
@@ -69,6 +73,7 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism
 		fullAt: a.n.cfg.OutboxLen,
 		fulls:  &a.n.fullOutboxes,
 		unsent: &a.n.stats.messagesUnsent,
+		lostC:  a.lostC,
 		zcfg: zmtp.Config{
 			SocketType: zmtp.SocketDealer,
 			Identity:   id,
@@ -210,6 +215,7 @@ func (o *outbox) run() {
 	defer o.cancel()
 	backoff := 50 * time.Millisecond
 	var conn *zmtp.Conn
+	var dead <-chan struct{} // closed when conn's reader sees it end
 	var readers sync.WaitGroup
 	defer func() {
 		if conn != nil {
@@ -225,7 +231,7 @@ func (o *outbox) run() {
 	}()
 	for {
 		if conn == nil {
-			c, err := o.connect(&readers)
+			c, d, err := o.connect(&readers)
 			if err != nil {
 				if o.ctx.Err() != nil || o.isFlushing() {
 					// Leaving: the last messages are best effort, and a
@@ -241,7 +247,7 @@ func (o *outbox) run() {
 				backoff = min(backoff*2, 5*time.Second)
 				continue
 			}
-			conn, backoff = c, 50*time.Millisecond
+			conn, dead = c, d
 		}
 		batch, done := o.take()
 		if done {
@@ -250,6 +256,9 @@ func (o *outbox) run() {
 		if len(batch) == 0 {
 			select {
 			case <-o.sig:
+			case <-dead:
+				o.connLost(errors.New("closed by the peer or the network"))
+				return
 			case <-o.ctx.Done():
 				return
 			}
@@ -271,18 +280,39 @@ func (o *outbox) run() {
 		o.recycle(batch)
 		if err != nil {
 			o.lost(len(batch)-sent, "write failed")
-			if o.ctx.Err() != nil || o.isFlushing() {
-				return
-			}
-			// Like a ZMTP DEALER, reconnect and carry on; the peer's
-			// liveness timers decide whether it is gone. Messages of this
-			// batch may be lost: the peer then sees a sequence gap and
-			// resynchronises as RFC 36 says (drop, then a fresh HELLO).
-			o.log.Info("connection to peer lost; reconnecting", "err", err)
-			conn.Close()
-			conn = nil
+			o.connLost(err)
+			return
 		}
 	}
+}
+
+// connLost ends the outbox when its connection breaks. Unlike a ZMTP
+// DEALER it does not reconnect: the session with the peer ends instead
+// (why, and when the engine is told: connlost.go). A flushing outbox just
+// stops.
+func (o *outbox) connLost(err error) {
+	o.mu.Lock()
+	if o.closed || o.flushing || o.ctx.Err() != nil {
+		o.mu.Unlock()
+		return
+	}
+	o.closed = true
+	o.lostErr = err
+	o.releaseRoom()
+	o.setFull(false)
+	o.mu.Unlock()
+	o.log.Info("connection to peer lost", "err", err)
+	select {
+	case o.lostC <- struct{}{}:
+	default:
+	}
+}
+
+// connErr returns why the connection broke, or nil.
+func (o *outbox) connErr() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.lostErr
 }
 
 // lost counts n messages to the peer that were never sent (Stats.
@@ -302,33 +332,37 @@ func (o *outbox) isFlushing() bool {
 	return o.flushing
 }
 
-func (o *outbox) connect(readers *sync.WaitGroup) (*zmtp.Conn, error) {
+// connect dials the peer and starts a reader of the connection, which
+// closes dead when the connection ends.
+func (o *outbox) connect(readers *sync.WaitGroup) (c *zmtp.Conn, dead <-chan struct{}, err error) {
 	ctx, cancel := context.WithTimeout(o.ctx, 5*time.Second)
 	defer cancel()
 	nc, err := o.nw.Dial(ctx, o.addr)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c, err := zmtp.Handshake(ctx, nc, o.zcfg)
+	c, err = zmtp.Handshake(ctx, nc, o.zcfg)
 	if err != nil {
 		nc.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	o.mu.Lock()
 	closed := o.closed
 	o.mu.Unlock()
 	if closed {
 		c.Close()
-		return nil, errors.New("outbox closed")
+		return nil, nil, errors.New("outbox closed")
 	}
 	// Read the peer's side so that ZMTP commands (PING, ERROR) are handled
 	// and a closed connection is noticed even when we have nothing to send.
+	d := make(chan struct{})
 	readers.Go(func() {
+		defer close(d)
 		for {
 			if _, err := c.Recv(); err != nil {
 				return
 			}
 		}
 	})
-	return c, nil
+	return c, d, nil
 }

@@ -19,6 +19,7 @@ type Stats struct {
 	PeersNeverReady     uint64 // peers heard of (beacon, gossip) that expired without completing HELLO: unreachable or refused
 	PeersUnresponsive   uint64 // peers removed because their outbox stayed full
 	OutboxFull          uint64 // messages not queued because a peer's outbox was full
+	ConnectionsLost     uint64 // peers dropped because our connection to them broke, as messages written to it may be lost; a beacon starts a new session
 	MessagesUnsent      uint64 // messages queued to a peer but never written: still queued when its outbox closed (the peer left or was dropped, Close, or Shutdown could not reach it), or in a write that failed (an upper bound: some may have left)
 	EventsDropped       uint64 // data events discarded under DropWhenFull
 	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
@@ -44,7 +45,7 @@ type counters struct {
 	beaconsSent, beaconsReceived, beaconsBad                   atomic.Uint64
 	messagesSent, messagesReceived, messagesBad, badIdentities atomic.Uint64
 	outboxFull, eventsDropped, handshakesFailed                atomic.Uint64
-	messagesUnsent                                             atomic.Uint64
+	messagesUnsent, connectionsLost                            atomic.Uint64
 	peersRejected                                              atomic.Uint64
 	// engine counters, copied after each step that changed them
 	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
@@ -69,6 +70,7 @@ func (c *counters) snapshot() Stats {
 		PeersNeverReady:     c.peersNeverReady.Load(),
 		PeersUnresponsive:   c.peersUnresponsive.Load(),
 		OutboxFull:          c.outboxFull.Load(),
+		ConnectionsLost:     c.connectionsLost.Load(),
 		MessagesUnsent:      c.messagesUnsent.Load(),
 		EventsDropped:       c.eventsDropped.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),

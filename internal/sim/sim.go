@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -713,8 +714,8 @@ func (s *Sim) hold(nd *node, j int32, st *stream, p *packet) {
 }
 
 // stallTimeout resets a stream that is still stalled by the same stall:
-// its held data is lost and the stream carries on (a real outbox
-// reconnects and says nothing to the engine).
+// its held data is lost, and the engine is told that the connection
+// broke, as a real node's outbox tells it (ConnLost: the peer is dropped).
 func (s *Sim) stallTimeout(nd *node, j int32, id uint32) {
 	if int(j) >= len(nd.streams) || nd.streams[j].stall != id {
 		return
@@ -722,7 +723,10 @@ func (s *Sim) stallTimeout(nd *node, j int32, id uint32) {
 	s.stats.StreamResets++
 	s.tr.peer(s.now, nd.idx, "stream-reset", j)
 	s.dropHeld(nd.idx, j, "reset")
+	s.step(nd, engine.ConnLost{Peer: s.nodes[j].id, Err: errStreamReset})
 }
+
+var errStreamReset = errors.New("stream reset")
 
 // dropHeld discards the data held on stream from -> to and clears its stall.
 func (s *Sim) dropHeld(from, to int32, why string) {

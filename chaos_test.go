@@ -1,0 +1,464 @@
+package zyre_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gozyre/zyre"
+	"github.com/gozyre/zyre/simnet"
+	"github.com/gozyre/zyre/zyretest"
+)
+
+// TestSimChaos drives a handful of nodes through random traffic, group
+// changes, partitions, crashes, polite departures and newcomers on a lossy
+// simnet, then checks what every node reported against what a ZRE
+// application may rely on:
+//
+//   - each peer's events form sessions: ENTER first, EXIT last, nothing
+//     from a peer outside its session, JOIN and LEAVE alternating per
+//     group;
+//   - messages from one sender arrive in the order sent, never twice;
+//   - once the network is healed and quiet, every live node sees exactly
+//     the other live nodes with the groups they are in, and messages
+//     between them all arrive.
+func TestSimChaos(t *testing.T) {
+	seeds := 6
+	if testing.Short() {
+		seeds = 2
+	}
+	first := 0
+	if s, err := strconv.Atoi(os.Getenv("ZYRE_CHAOS_SEEDS")); err == nil {
+		seeds = s // a longer hunt: ZYRE_CHAOS_SEEDS=500 go test -run TestSimChaos
+	}
+	if s, err := strconv.Atoi(os.Getenv("ZYRE_CHAOS_SEED")); err == nil {
+		first, seeds = s, 1 // one seed again
+	}
+	for seed := range uint64(seeds) {
+		seed += uint64(first)
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { runChaos(t, seed) })
+		})
+	}
+}
+
+var chaosGroups = []string{"A", "B", "C"}
+
+// chaosNode is one node of the run and what the test asked of it.
+type chaosNode struct {
+	slot   int
+	node   *zyre.Node
+	rec    *zyretest.Recorder
+	addr   netip.Addr
+	live   bool
+	groups map[string]bool // joined, as far as the node's API said
+	seq    map[string]int  // next sequence number per destination
+	// sessions is what its event log says of each peer (checkLog).
+	sessions map[zyre.PeerID]*session
+}
+
+type chaos struct {
+	t     *testing.T
+	rng   *rand.Rand
+	net   *simnet.Net
+	nodes []*chaosNode
+	byID  map[zyre.PeerID]*chaosNode
+	log   *slog.Logger // ZYRE_CHAOS_LOG=FILE: every node's debug log
+}
+
+func runChaos(t *testing.T, seed uint64) {
+	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{}}
+	defer c.net.Close()
+	if name := os.Getenv("ZYRE_CHAOS_LOG"); name != "" {
+		f, err := os.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		c.log = slog.New(slog.NewTextHandler(f, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	c.net.SetDefaultLink(simnet.Link{Latency: time.Millisecond, Jitter: 3 * time.Millisecond, Loss: 0.1})
+	defer func() {
+		for _, n := range c.nodes {
+			n.node.Close()
+			n.rec.Wait()
+		}
+	}()
+	for range 5 {
+		c.start()
+	}
+	settle(3 * time.Second)
+
+	var healAt time.Time
+	for step := 0; step < 600; step++ { // 600 steps of 150 ms: 90 s
+		if !healAt.IsZero() && time.Now().After(healAt) {
+			c.net.Heal()
+			healAt = time.Time{}
+		}
+		live := c.live()
+		a := live[c.rng.IntN(len(live))]
+		switch r := c.rng.IntN(1000); {
+		case r < 300:
+			c.whisper(a, live[c.rng.IntN(len(live))])
+		case r < 550:
+			c.shout(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
+		case r < 700:
+			c.join(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
+		case r < 800:
+			c.leave(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
+		case r < 815:
+			if healAt.IsZero() && len(live) > 1 {
+				c.partition(live)
+				healAt = time.Now().Add(time.Duration(5+c.rng.IntN(40)) * time.Second)
+			}
+		case r < 820:
+			if len(live) > 3 {
+				c.t.Logf("%v: node %d crashes", time.Now().Format(time.TimeOnly), a.slot)
+				a.node.Close()
+				a.live = false
+			}
+		case r < 825:
+			if len(live) > 3 {
+				c.t.Logf("%v: node %d leaves", time.Now().Format(time.TimeOnly), a.slot)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				if err := a.node.Shutdown(ctx); err != nil {
+					c.t.Errorf("node %d: Shutdown: %v", a.slot, err)
+				}
+				cancel()
+				a.live = false
+			}
+		case r < 835:
+			if len(c.nodes) < 10 {
+				c.t.Logf("%v: node %d starts", time.Now().Format(time.TimeOnly), len(c.nodes))
+				c.start()
+			}
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	c.net.Heal()
+	settle(45 * time.Second) // past the expiry of anything that left
+
+	for _, n := range c.nodes {
+		c.checkLog(n)
+	}
+	if t.Failed() {
+		return
+	}
+	c.checkConverged()
+	c.checkDelivery()
+	if t.Failed() {
+		for _, n := range c.live() {
+			t.Logf("node %d (%s) stats: %+v", n.slot, n.node.ID(), n.node.Stats())
+		}
+	}
+	var events, messages int
+	for _, n := range c.nodes {
+		evs := n.rec.Events()
+		events += len(evs)
+		messages += count(evs, func(ev zyre.Event) bool { return ev.Type() == zyre.EventWhisper || ev.Type() == zyre.EventShout })
+	}
+	t.Logf("%d nodes, %d live at the end; %d events checked, %d of them messages", len(c.nodes), len(c.live()), events, messages)
+}
+
+// start adds a node on a fresh host.
+func (c *chaos) start() {
+	slot := len(c.nodes)
+	addr := zyretest.HostAddr(slot)
+	cfg := &zyre.Config{Name: fmt.Sprint("n", slot), Network: c.net.Host(addr), Interface: addr.String()}
+	if c.log != nil {
+		cfg.Logger = c.log.With("node", slot)
+	}
+	node, err := zyre.New(cfg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if err := node.Start(context.Background()); err != nil {
+		c.t.Fatal(err)
+	}
+	n := &chaosNode{slot: slot, node: node, rec: zyretest.Record(node), addr: addr, live: true,
+		groups: map[string]bool{}, seq: map[string]int{}}
+	c.nodes = append(c.nodes, n)
+	c.byID[node.ID()] = n
+}
+
+func (c *chaos) live() []*chaosNode {
+	var out []*chaosNode
+	for _, n := range c.nodes {
+		if n.live {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// opCtx bounds one API call: a peer's full outbox may make it wait.
+func opCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), time.Second)
+}
+
+func (c *chaos) whisper(a, b *chaosNode) {
+	if a == b {
+		return
+	}
+	key := "w" + strconv.Itoa(b.slot)
+	payload := fmt.Sprintf("w %d %d", a.slot, a.seq[key])
+	ctx, cancel := opCtx()
+	defer cancel()
+	err := a.node.Whisper(ctx, b.node.ID(), []byte(payload))
+	switch {
+	case err == nil, errors.Is(err, zyre.ErrUnknownPeer), errors.Is(err, context.DeadlineExceeded):
+		a.seq[key]++ // a number is never reused, sent or not
+	default:
+		c.t.Errorf("node %d: Whisper: %v", a.slot, err)
+	}
+}
+
+func (c *chaos) shout(a *chaosNode, group string) {
+	key := "s" + group
+	payload := fmt.Sprintf("s %d %d", a.slot, a.seq[key])
+	ctx, cancel := opCtx()
+	defer cancel()
+	if err := a.node.Shout(ctx, group, []byte(payload)); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		c.t.Errorf("node %d: Shout: %v", a.slot, err)
+	}
+	a.seq[key]++
+}
+
+func (c *chaos) join(a *chaosNode, group string) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	if err := a.node.Join(ctx, group); err != nil {
+		c.t.Errorf("node %d: Join: %v", a.slot, err)
+		return
+	}
+	a.groups[group] = true
+}
+
+func (c *chaos) leave(a *chaosNode, group string) {
+	ctx, cancel := opCtx()
+	defer cancel()
+	if err := a.node.Leave(ctx, group); err != nil {
+		c.t.Errorf("node %d: Leave: %v", a.slot, err)
+		return
+	}
+	delete(a.groups, group)
+}
+
+func (c *chaos) partition(live []*chaosNode) {
+	var left, right []netip.Addr
+	for _, n := range live {
+		if c.rng.IntN(2) == 0 {
+			left = append(left, n.addr)
+		} else {
+			right = append(right, n.addr)
+		}
+	}
+	if len(left) == 0 || len(right) == 0 {
+		return
+	}
+	c.t.Logf("%v: partition %v | %v", time.Now().Format(time.TimeOnly), left, right)
+	c.net.Partition(left, right)
+}
+
+// session is what a node's event log says about one peer.
+type session struct {
+	in     bool
+	groups map[string]bool
+}
+
+// checkLog checks the event log of n: sessions, group changes, and the
+// order of every sender's messages.
+func (c *chaos) checkLog(n *chaosNode) {
+	t := c.t
+	sessions := map[zyre.PeerID]*session{}
+	last := map[string]int{} // sender slot and stream -> last sequence number
+	for i, ev := range n.rec.Events() {
+		fail := func(format string, args ...any) {
+			t.Errorf("node %d, event %d (%s): %s", n.slot, i, zyretest.Describe([]zyre.Event{ev}), fmt.Sprintf(format, args...))
+		}
+		if _, ok := ev.(zyre.StopEvent); ok {
+			continue
+		}
+		peer, ok := eventPeer(ev)
+		if !ok {
+			fail("unexpected event")
+			continue
+		}
+		if _, ok := ev.(zyre.EnterEvent); ok {
+			if s := sessions[peer]; s != nil && s.in {
+				fail("ENTER inside a session")
+			}
+			sessions[peer] = &session{in: true, groups: map[string]bool{}}
+			continue
+		}
+		s := sessions[peer]
+		if s == nil || !s.in {
+			fail("event from a peer outside its session")
+			continue
+		}
+		switch ev := ev.(type) {
+		case zyre.ExitEvent:
+			s.in = false
+		case zyre.JoinEvent:
+			if s.groups[ev.Group] {
+				fail("JOIN of a group the peer is in")
+			}
+			s.groups[ev.Group] = true
+		case zyre.LeaveEvent:
+			if !s.groups[ev.Group] {
+				fail("LEAVE of a group the peer is not in")
+			}
+			delete(s.groups, ev.Group)
+		case zyre.WhisperEvent:
+			c.checkOrder(fail, last, ev.Peer, "w", ev.Frames)
+		case zyre.ShoutEvent:
+			c.checkOrder(fail, last, ev.Peer, "s"+ev.Group, ev.Frames)
+		}
+	}
+	n.sessions = sessions
+}
+
+// eventPeer returns the peer an event is about.
+func eventPeer(ev zyre.Event) (zyre.PeerID, bool) {
+	f := reflect.ValueOf(ev).FieldByName("Peer")
+	if !f.IsValid() {
+		return zyre.PeerID{}, false
+	}
+	id, ok := f.Interface().(zyre.PeerID)
+	return id, ok
+}
+
+// checkOrder checks that a message "KIND SLOT SEQ" from peer carries a
+// sequence number above the last one seen on that stream.
+func (c *chaos) checkOrder(fail func(string, ...any), last map[string]int, peer zyre.PeerID, stream string, frames [][]byte) {
+	from := c.byID[peer]
+	if from == nil || len(frames) != 1 {
+		fail("message from no node of the run")
+		return
+	}
+	f := strings.Fields(string(frames[0]))
+	if len(f) != 3 || f[1] != strconv.Itoa(from.slot) {
+		fail("message %q does not come from node %d", frames[0], from.slot)
+		return
+	}
+	seq, _ := strconv.Atoi(f[2])
+	key := f[1] + "/" + stream
+	if prev, ok := last[key]; ok && seq <= prev {
+		fail("sequence %d after %d: reordered or duplicated", seq, prev)
+	}
+	last[key] = seq
+}
+
+// checkConverged checks that every live node sees exactly the other live
+// nodes, in the groups they are in, through its queries and its event log.
+func (c *chaos) checkConverged() {
+	t := c.t
+	ctx := context.Background()
+	live := c.live()
+	for _, n := range live {
+		peers, err := n.node.Peers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got, want []int
+		for _, p := range peers {
+			got = append(got, c.byID[p.ID].slot)
+		}
+		for _, o := range live {
+			if o != n {
+				want = append(want, o.slot)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) {
+			t.Errorf("node %d sees peers %v, want %v", n.slot, got, want)
+		}
+		var open []int
+		for id, s := range n.sessions {
+			if s.in {
+				open = append(open, c.byID[id].slot)
+			}
+		}
+		slices.Sort(open)
+		if !slices.Equal(open, want) {
+			t.Errorf("node %d's events leave peers %v entered, want %v", n.slot, open, want)
+		}
+		for _, g := range chaosGroups {
+			ids, err := n.node.PeersByGroup(ctx, g)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got, want []int
+			for _, id := range ids {
+				got = append(got, c.byID[id].slot)
+			}
+			for _, o := range live {
+				if o != n && o.groups[g] {
+					want = append(want, o.slot)
+					if s := n.sessions[o.node.ID()]; s == nil || !s.groups[g] {
+						t.Errorf("node %d's events do not have node %d in %s", n.slot, o.slot, g)
+					}
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Errorf("node %d: group %s has %v, want %v", n.slot, g, got, want)
+			}
+		}
+	}
+}
+
+// checkDelivery sends a whisper between every pair of live nodes and a
+// shout from each to group A, and checks each arrives once.
+func (c *chaos) checkDelivery() {
+	t := c.t
+	ctx := context.Background()
+	live := c.live()
+	before := make([]int, len(live))
+	for i, n := range live {
+		before[i] = len(n.rec.Events())
+	}
+	for _, a := range live {
+		for _, b := range live {
+			if a != b {
+				if err := a.node.Whisper(ctx, b.node.ID(), []byte(fmt.Sprintf("final %d", a.slot))); err != nil {
+					t.Errorf("node %d: final whisper to %d: %v", a.slot, b.slot, err)
+				}
+			}
+		}
+		if err := a.node.Shout(ctx, "A", []byte(fmt.Sprintf("final %d", a.slot))); err != nil {
+			t.Errorf("node %d: final shout: %v", a.slot, err)
+		}
+	}
+	settle(2 * time.Second)
+	for i, n := range live {
+		evs := n.rec.Events()[before[i]:]
+		for _, a := range live {
+			if a == n {
+				continue
+			}
+			text := fmt.Sprintf("final %d", a.slot)
+			if got := count(evs, isWhisper(text)); got != 1 {
+				t.Errorf("node %d got the final whisper of node %d %d times", n.slot, a.slot, got)
+			}
+			want := 0
+			if n.groups["A"] {
+				want = 1
+			}
+			if got := count(evs, isShout("A", text)); got != want {
+				t.Errorf("node %d got the final shout of node %d %d times, want %d", n.slot, a.slot, got, want)
+			}
+		}
+	}
+}
