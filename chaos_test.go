@@ -33,6 +33,9 @@ import (
 //   - once the network is healed and quiet, every live node sees exactly
 //     the other live nodes with the groups they are in, and messages
 //     between them all arrive.
+//
+// Odd seeds run in CURVE mode. A crashed node's address may be taken by a
+// newcomer, as a restarted device gets its address back.
 func TestSimChaos(t *testing.T) {
 	seeds := 6
 	if testing.Short() {
@@ -48,7 +51,7 @@ func TestSimChaos(t *testing.T) {
 	for seed := range uint64(seeds) {
 		seed += uint64(first)
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { runChaos(t, seed) })
+			synctest.Test(t, func(t *testing.T) { runChaos(t, seed, seed%2 == 1) })
 		})
 	}
 }
@@ -64,6 +67,9 @@ type chaosNode struct {
 	live   bool
 	groups map[string]bool // joined, as far as the node's API said
 	seq    map[string]int  // next sequence number per destination
+	// accepted holds the whispers Whisper returned nil for, by
+	// destination slot and sequence number.
+	accepted map[int]map[int]bool
 	// sessions is what its event log says of each peer (checkLog).
 	sessions map[zyre.PeerID]*session
 }
@@ -75,10 +81,11 @@ type chaos struct {
 	nodes []*chaosNode
 	byID  map[zyre.PeerID]*chaosNode
 	log   *slog.Logger // ZYRE_CHAOS_LOG=FILE: every node's debug log
+	curve bool
 }
 
-func runChaos(t *testing.T, seed uint64) {
-	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{}}
+func runChaos(t *testing.T, seed uint64, curve bool) {
+	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{}, curve: curve}
 	defer c.net.Close()
 	if name := os.Getenv("ZYRE_CHAOS_LOG"); name != "" {
 		f, err := os.Create(name)
@@ -95,8 +102,8 @@ func runChaos(t *testing.T, seed uint64) {
 			n.rec.Wait()
 		}
 	}()
-	for range 5 {
-		c.start()
+	for i := range 5 {
+		c.start(zyretest.HostAddr(i))
 	}
 	settle(3 * time.Second)
 
@@ -139,9 +146,13 @@ func runChaos(t *testing.T, seed uint64) {
 				a.live = false
 			}
 		case r < 835:
-			if len(c.nodes) < 10 {
-				c.t.Logf("%v: node %d starts", time.Now().Format(time.TimeOnly), len(c.nodes))
-				c.start()
+			if len(c.nodes) < 12 {
+				addr := zyretest.HostAddr(len(c.nodes))
+				if free := c.freeAddrs(); len(free) > 0 && c.rng.IntN(2) == 0 {
+					addr = free[c.rng.IntN(len(free))]
+				}
+				c.t.Logf("%v: node %d starts at %v", time.Now().Format(time.TimeOnly), len(c.nodes), addr)
+				c.start(addr)
 			}
 		}
 		time.Sleep(150 * time.Millisecond)
@@ -171,11 +182,17 @@ func runChaos(t *testing.T, seed uint64) {
 	t.Logf("%d nodes, %d live at the end; %d events checked, %d of them messages", len(c.nodes), len(c.live()), events, messages)
 }
 
-// start adds a node on a fresh host.
-func (c *chaos) start() {
+// start adds a node at addr.
+func (c *chaos) start(addr netip.Addr) {
 	slot := len(c.nodes)
-	addr := zyretest.HostAddr(slot)
 	cfg := &zyre.Config{Name: fmt.Sprint("n", slot), Network: c.net.Host(addr), Interface: addr.String()}
+	if c.curve {
+		k, err := zyre.GenerateKeyPair()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		cfg.Curve = &k
+	}
 	if c.log != nil {
 		cfg.Logger = c.log.With("node", slot)
 	}
@@ -187,9 +204,22 @@ func (c *chaos) start() {
 		c.t.Fatal(err)
 	}
 	n := &chaosNode{slot: slot, node: node, rec: zyretest.Record(node), addr: addr, live: true,
-		groups: map[string]bool{}, seq: map[string]int{}}
+		groups: map[string]bool{}, seq: map[string]int{}, accepted: map[int]map[int]bool{}}
 	c.nodes = append(c.nodes, n)
 	c.byID[node.ID()] = n
+}
+
+// freeAddrs returns the addresses of nodes that are gone, where no live
+// node is.
+func (c *chaos) freeAddrs() []netip.Addr {
+	var out []netip.Addr
+	for _, n := range c.nodes {
+		if !n.live && !slices.ContainsFunc(c.nodes, func(o *chaosNode) bool { return o.live && o.addr == n.addr }) &&
+			!slices.Contains(out, n.addr) {
+			out = append(out, n.addr)
+		}
+	}
+	return out
 }
 
 func (c *chaos) live() []*chaosNode {
@@ -216,6 +246,12 @@ func (c *chaos) whisper(a, b *chaosNode) {
 	ctx, cancel := opCtx()
 	defer cancel()
 	err := a.node.Whisper(ctx, b.node.ID(), []byte(payload))
+	if err == nil {
+		if a.accepted[b.slot] == nil {
+			a.accepted[b.slot] = map[int]bool{}
+		}
+		a.accepted[b.slot][a.seq[key]] = true
+	}
 	switch {
 	case err == nil, errors.Is(err, zyre.ErrUnknownPeer), errors.Is(err, context.DeadlineExceeded):
 		a.seq[key]++ // a number is never reused, sent or not
@@ -275,6 +311,7 @@ func (c *chaos) partition(live []*chaosNode) {
 type session struct {
 	in     bool
 	groups map[string]bool
+	lastW  int // sequence number of the last whisper seen in the session; -1: none
 }
 
 // checkLog checks the event log of n: sessions, group changes, and the
@@ -299,7 +336,7 @@ func (c *chaos) checkLog(n *chaosNode) {
 			if s := sessions[peer]; s != nil && s.in {
 				fail("ENTER inside a session")
 			}
-			sessions[peer] = &session{in: true, groups: map[string]bool{}}
+			sessions[peer] = &session{in: true, groups: map[string]bool{}, lastW: -1}
 			continue
 		}
 		s := sessions[peer]
@@ -321,7 +358,9 @@ func (c *chaos) checkLog(n *chaosNode) {
 			}
 			delete(s.groups, ev.Group)
 		case zyre.WhisperEvent:
-			c.checkOrder(fail, last, ev.Peer, "w", ev.Frames)
+			if seq, ok := c.checkOrder(fail, last, ev.Peer, "w", ev.Frames); ok {
+				c.checkNoHole(fail, s, c.byID[peer], n, seq)
+			}
 		case zyre.ShoutEvent:
 			c.checkOrder(fail, last, ev.Peer, "s"+ev.Group, ev.Frames)
 		}
@@ -341,23 +380,38 @@ func eventPeer(ev zyre.Event) (zyre.PeerID, bool) {
 
 // checkOrder checks that a message "KIND SLOT SEQ" from peer carries a
 // sequence number above the last one seen on that stream.
-func (c *chaos) checkOrder(fail func(string, ...any), last map[string]int, peer zyre.PeerID, stream string, frames [][]byte) {
+func (c *chaos) checkOrder(fail func(string, ...any), last map[string]int, peer zyre.PeerID, stream string, frames [][]byte) (seq int, ok bool) {
 	from := c.byID[peer]
 	if from == nil || len(frames) != 1 {
 		fail("message from no node of the run")
-		return
+		return 0, false
 	}
 	f := strings.Fields(string(frames[0]))
 	if len(f) != 3 || f[1] != strconv.Itoa(from.slot) {
 		fail("message %q does not come from node %d", frames[0], from.slot)
-		return
+		return 0, false
 	}
-	seq, _ := strconv.Atoi(f[2])
+	seq, _ = strconv.Atoi(f[2])
 	key := f[1] + "/" + stream
 	if prev, ok := last[key]; ok && seq <= prev {
 		fail("sequence %d after %d: reordered or duplicated", seq, prev)
 	}
 	last[key] = seq
+	return seq, true
+}
+
+// checkNoHole checks that no whisper from -> to that Whisper accepted is
+// missing between two whispers delivered in one session: a session is one
+// connection, so such a hole would be a message lost without a trace.
+func (c *chaos) checkNoHole(fail func(string, ...any), s *session, from, to *chaosNode, seq int) {
+	if s.lastW >= 0 {
+		for k := s.lastW + 1; k < seq; k++ {
+			if from.accepted[to.slot][k] {
+				fail("whisper %d, accepted by Whisper, is missing between %d and %d in one session", k, s.lastW, seq)
+			}
+		}
+	}
+	s.lastW = seq
 }
 
 // checkConverged checks that every live node sees exactly the other live
