@@ -304,3 +304,51 @@ func TestSimPartitionResetsStreams(t *testing.T) {
 		}
 	})
 }
+
+// Shutdown gives up on a peer that stopped reading after flushTimeout
+// (2 s), even with a write to it blocked: the application of b does not
+// read its events, so b stops reading its mailbox and a's stream to it
+// fills.
+func TestSimShutdownPeerNotReading(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(9)
+		defer nw.Close()
+		nw.StreamWindow = 64 << 10
+		var nodes []*zyre.Node
+		for i := range 2 {
+			addr := zyretest.HostAddr(i)
+			n, err := zyre.New(&zyre.Config{Network: nw.Host(addr), Interface: addr.String(), EventQueueLen: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := n.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close()
+			nodes = append(nodes, n)
+		}
+		a, b := nodes[0], nodes[1]
+		rec := zyretest.Record(a) // b's events are never read
+		rec.WaitForEvent(t, "ENTER", isEnter(b.ID()))
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := a.Whisper(ctx, b.ID(), make([]byte, 16<<10))
+			cancel()
+			if err != nil {
+				break // a's outbox to b is full
+			}
+		}
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if err := a.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if d := time.Since(start); d > 3*time.Second {
+			t.Errorf("Shutdown took %v of virtual time, want about the 2 s flush limit", d)
+		}
+		if a.Stats().MessagesUnsent == 0 {
+			t.Error("the whispers left in the outbox were not counted")
+		}
+	})
+}

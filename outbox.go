@@ -44,10 +44,11 @@ type outbox struct {
 	mu       sync.Mutex
 	q        [][][]byte
 	spare    [][][]byte
-	closed   bool  // stop now, drop what is queued
-	full     bool  // counted in *fulls
-	flushing bool  // stop once the queue is empty (or the flush deadline passes)
-	lostErr  error // why the connection broke; the outbox is closed
+	closed   bool       // stop now, drop what is queued
+	full     bool       // counted in *fulls
+	flushing bool       // stop once the queue is empty (or the flush deadline passes)
+	lostErr  error      // why the connection broke; the outbox is closed
+	conn     *zmtp.Conn // the writer's connection, for close to interrupt it
 	room     chan struct{}
 	roomAt   int // close room when the queue is shorter than this
 	sig      chan struct{}
@@ -137,14 +138,20 @@ func (o *outbox) fullWait(limit int) <-chan struct{} {
 	return o.room
 }
 
-// close stops the outbox at once; queued messages are dropped.
+// close stops the outbox at once; queued messages are dropped. A write
+// in progress is interrupted: a peer that stopped reading must not hold
+// up Close, nor Shutdown past flushTimeout.
 func (o *outbox) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.releaseRoom()
 	o.setFull(false)
+	c := o.conn
 	o.mu.Unlock()
 	o.cancel()
+	if c != nil {
+		c.Close()
+	}
 	select {
 	case o.sig <- struct{}{}:
 	default:
@@ -348,6 +355,9 @@ func (o *outbox) connect(readers *sync.WaitGroup) (c *zmtp.Conn, dead <-chan str
 	}
 	o.mu.Lock()
 	closed := o.closed
+	if !closed {
+		o.conn = c
+	}
 	o.mu.Unlock()
 	if closed {
 		c.Close()
