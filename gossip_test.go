@@ -194,11 +194,20 @@ func TestGossipServerFederation(t *testing.T) {
 	b, rb := startNode(t, gossipConfig("b", s2.Endpoint()))
 	ra.WaitFor(t, waitBound, "ENTER of b", has(isEnter(b.ID())))
 	rb.WaitFor(t, waitBound, "ENTER of a", has(isEnter(a.ID())))
-	if st := s2.Stats(); st.Remotes != 1 || st.Clients != 1 || st.Tuples != 2 {
-		t.Errorf("s2 stats %+v, want 1 remote, 1 client, 2 tuples", st)
-	}
-	if st := s1.Stats(); st.Clients != 2 || st.Tuples != 2 {
-		t.Errorf("s1 stats %+v, want 2 clients (a and s2), 2 tuples", st)
+	// The nodes may meet before both tuples have reached both servers
+	// (a learns b's tuple, connects, and b learns of a by its HELLO).
+	deadline := time.Now().Add(waitBound)
+	for {
+		st1, st2 := s1.Stats(), s2.Stats()
+		ok2 := st2.Remotes == 1 && st2.Clients == 1 && st2.Tuples == 2
+		ok1 := st1.Clients == 2 && st1.Tuples == 2
+		if ok1 && ok2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s1 stats %+v, want 2 clients (a and s2), 2 tuples; s2 stats %+v, want 1 remote, 1 client, 2 tuples", st1, st2)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
