@@ -36,7 +36,8 @@ import (
 //     between them all arrive.
 //
 // Odd seeds run in CURVE mode; seeds 2 and 3 modulo 4 discover through a
-// gossip server instead of beacons. A crashed node's address may be taken
+// gossip server instead of beacons; seeds 4 to 7 modulo 8 mix CURVE and
+// plain nodes, which must never meet. A crashed node's address may be taken
 // by a newcomer, as a restarted device gets its address back.
 func TestSimChaos(t *testing.T) {
 	seeds := 6
@@ -53,7 +54,7 @@ func TestSimChaos(t *testing.T) {
 	for seed := range uint64(seeds) {
 		seed += uint64(first)
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { runChaos(t, seed, seed%2 == 1, seed%4 >= 2) })
+			synctest.Test(t, func(t *testing.T) { runChaos(t, seed, seed%2 == 1, seed%4 >= 2, seed%8 >= 4) })
 		})
 	}
 }
@@ -66,6 +67,7 @@ type chaosNode struct {
 	node   *zyre.Node
 	rec    *chaosRec
 	addr   netip.Addr
+	curve  bool
 	live   bool
 	groups map[string]bool // joined, as far as the node's API said
 	seq    map[string]int  // next sequence number per destination
@@ -83,12 +85,14 @@ type chaos struct {
 	nodes  []*chaosNode
 	byID   map[zyre.PeerID]*chaosNode
 	log    *slog.Logger // ZYRE_CHAOS_LOG=FILE: every node's debug log
-	curve  bool
-	gossip string // the gossip server's endpoint; empty: beacons
+	curve  bool         // nodes run in CURVE mode
+	mixed  bool         // each node picks CURVE or plain
+	gossip string       // the gossip server's endpoint; empty: beacons
 }
 
-func runChaos(t *testing.T, seed uint64, curve, gossip bool) {
-	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{}, curve: curve}
+func runChaos(t *testing.T, seed uint64, curve, gossip, mixed bool) {
+	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{},
+		curve: curve, mixed: mixed}
 	defer c.net.Close()
 	if name := os.Getenv("ZYRE_CHAOS_LOG"); name != "" {
 		f, err := os.Create(name)
@@ -241,7 +245,11 @@ func (c *chaos) start(addr netip.Addr) {
 	if c.gossip != "" {
 		cfg.DisableBeacon, cfg.GossipConnect = true, []string{c.gossip}
 	}
-	if c.curve {
+	curve := c.curve
+	if c.mixed {
+		curve = c.rng.IntN(2) == 0
+	}
+	if curve {
 		k, err := zyre.GenerateKeyPair()
 		if err != nil {
 			c.t.Fatal(err)
@@ -258,7 +266,7 @@ func (c *chaos) start(addr netip.Addr) {
 	if err := node.Start(context.Background()); err != nil {
 		c.t.Fatal(err)
 	}
-	n := &chaosNode{slot: slot, node: node, rec: recordChaos(node), addr: addr, live: true,
+	n := &chaosNode{slot: slot, node: node, rec: recordChaos(node), addr: addr, live: true, curve: curve,
 		groups: map[string]bool{}, seq: map[string]int{}, accepted: map[int]map[int]bool{}}
 	c.nodes = append(c.nodes, n)
 	c.byID[node.ID()] = n
@@ -272,6 +280,17 @@ func (c *chaos) freeAddrs() []netip.Addr {
 		if !n.live && !slices.ContainsFunc(c.nodes, func(o *chaosNode) bool { return o.live && o.addr == n.addr }) &&
 			!slices.Contains(out, n.addr) {
 			out = append(out, n.addr)
+		}
+	}
+	return out
+}
+
+// peersOf returns the live nodes n should see: the others in its mode.
+func (c *chaos) peersOf(n *chaosNode) []*chaosNode {
+	var out []*chaosNode
+	for _, o := range c.live() {
+		if o != n && o.curve == n.curve {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -398,6 +417,9 @@ func (c *chaos) checkLog(n *chaosNode) {
 			if s := sessions[peer]; s != nil && s.in {
 				fail("ENTER inside a session")
 			}
+			if o := c.byID[peer]; o != nil && o.curve != n.curve {
+				fail("ENTER of a node in the other security mode")
+			}
 			sessions[peer] = &session{in: true, groups: map[string]bool{}, lastW: -1}
 			continue
 		}
@@ -491,10 +513,8 @@ func (c *chaos) checkConverged() {
 		for _, p := range peers {
 			got = append(got, c.byID[p.ID].slot)
 		}
-		for _, o := range live {
-			if o != n {
-				want = append(want, o.slot)
-			}
+		for _, o := range c.peersOf(n) {
+			want = append(want, o.slot)
 		}
 		slices.Sort(got)
 		if !slices.Equal(got, want) {
@@ -519,8 +539,8 @@ func (c *chaos) checkConverged() {
 			for _, id := range ids {
 				got = append(got, c.byID[id].slot)
 			}
-			for _, o := range live {
-				if o != n && o.groups[g] {
+			for _, o := range c.peersOf(n) {
+				if o.groups[g] {
 					want = append(want, o.slot)
 					if s := n.sessions[o.node.ID()]; s == nil || !s.groups[g] {
 						t.Errorf("node %d's events do not have node %d in %s", n.slot, o.slot, g)
@@ -546,11 +566,9 @@ func (c *chaos) checkDelivery() {
 		before[i] = len(n.rec.Events())
 	}
 	for _, a := range live {
-		for _, b := range live {
-			if a != b {
-				if err := a.node.Whisper(ctx, b.node.ID(), []byte(fmt.Sprintf("final %d", a.slot))); err != nil {
-					t.Errorf("node %d: final whisper to %d: %v", a.slot, b.slot, err)
-				}
+		for _, b := range c.peersOf(a) {
+			if err := a.node.Whisper(ctx, b.node.ID(), []byte(fmt.Sprintf("final %d", a.slot))); err != nil {
+				t.Errorf("node %d: final whisper to %d: %v", a.slot, b.slot, err)
 			}
 		}
 		if err := a.node.Shout(ctx, "A", []byte(fmt.Sprintf("final %d", a.slot))); err != nil {
@@ -560,10 +578,7 @@ func (c *chaos) checkDelivery() {
 	settle(2 * time.Second)
 	for i, n := range live {
 		evs := n.rec.Events()[before[i]:]
-		for _, a := range live {
-			if a == n {
-				continue
-			}
+		for _, a := range c.peersOf(n) {
 			text := fmt.Sprintf("final %d", a.slot)
 			if got := count(evs, isWhisper(text)); got != 1 {
 				t.Errorf("node %d got the final whisper of node %d %d times", n.slot, a.slot, got)
