@@ -1,0 +1,120 @@
+package zyre
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/gozyre/zyre/simnet"
+)
+
+// TestSimSoakChurn keeps one node up while 300 short-lived peers come and
+// go around it over virtual hours, on reused addresses, each joining a
+// group of its own, exchanging whispers, then leaving politely, crashing,
+// or vanishing behind a partition. Afterwards the long-lived node must
+// hold nothing of them: no peers, groups, links, closing outboxes, mailbox
+// connections, remembered keys or goroutines. A node must be safe to leave
+// running for months.
+func TestSimSoakChurn(t *testing.T) {
+	for _, curve := range []bool{false, true} {
+		t.Run(map[bool]string{false: "plain", true: "curve"}[curve], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { soak(t, curve) })
+		})
+	}
+}
+
+func soak(t *testing.T, curve bool) {
+	nw := simnet.New(11)
+	defer nw.Close()
+	nw.StallTimeout = 2 * time.Minute // as TCP: the expiry timer acts first
+	rng := rand.New(rand.NewPCG(11, 12))
+	newNode := func(addr netip.Addr) *Node {
+		cfg := &Config{Network: nw.Host(addr), Interface: addr.String()}
+		if curve {
+			k, err := GenerateKeyPair()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.Curve = &k
+		}
+		n, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		go func() { // the application: drain events
+			for range n.Events(context.Background()) {
+			}
+		}()
+		return n
+	}
+	settle := func(d time.Duration) {
+		time.Sleep(d)
+		synctest.Wait()
+	}
+	base := runtime.NumGoroutine()
+	home := netip.MustParseAddr("10.0.0.1")
+	long := newNode(home)
+	defer long.Close()
+	settle(2 * time.Second)
+	baseline := runtime.NumGoroutine()
+
+	ctx := context.Background()
+	rounds := 300
+	if curve {
+		rounds = 100 // the handshakes cost more under -race
+	}
+	for i := range rounds {
+		addr := netip.AddrFrom4([4]byte{10, 0, 1, byte(1 + rng.IntN(20))})
+		p := newNode(addr)
+		settle(2 * time.Second)
+		if err := p.Join(ctx, fmt.Sprint("g", i)); err != nil {
+			t.Fatal(err)
+		}
+		_ = p.Whisper(ctx, long.ID(), []byte("hello"))
+		_ = long.Whisper(ctx, p.ID(), []byte("hello"))
+		settle(time.Second)
+		switch rng.IntN(3) {
+		case 0:
+			if err := p.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+		case 1:
+			p.Close() // crash: its connections close
+		case 2:
+			nw.Partition([]netip.Addr{addr}) // vanish: nothing closes
+			settle(40 * time.Second)         // past the expiry
+			p.Close()
+			nw.Heal()
+		}
+	}
+	settle(time.Minute) // past every expiry
+
+	var links, closing, keys, exited, conns int
+	if err := long.do(ctx, func(a *actor) error {
+		links, closing, keys, exited = len(a.links), len(a.closing), a.keys.len(), len(a.exited)
+		conns = a.mbox.r.Stats().Active
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	peers, _ := long.Peers(ctx)
+	groups, _ := long.PeerGroups(ctx)
+	if len(peers) != 0 || len(groups) != 0 || links != 0 || closing != 0 || keys != 0 || exited != 0 || conns != 0 {
+		t.Errorf("after %d peers came and went: %d peers, %d groups, %d links, %d closing outboxes, %d keys, %d exited, %d mailbox connections; want none",
+			rounds, len(peers), len(groups), links, closing, keys, exited, conns)
+	}
+	if n := runtime.NumGoroutine(); n != baseline {
+		t.Errorf("%d goroutines, %d before the churn (%d before the node)", n, baseline, base)
+	}
+	if st := long.Stats(); st.PeersExpired == 0 || st.ConnectionsLost == 0 {
+		t.Errorf("PeersExpired = %d, ConnectionsLost = %d: the churn missed a way of leaving", st.PeersExpired, st.ConnectionsLost)
+	}
+}
