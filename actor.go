@@ -315,6 +315,13 @@ func (a *actor) run() {
 
 func (a *actor) resetTimer() {
 	d := a.eng.NextDeadline()
+	if len(a.closing) > 0 {
+		// Disconnected outboxes are forgotten on the timer (pruneClosing):
+		// without beacons or peers the engine may have no deadline at all.
+		if limit := time.Now().Add(flushTimeout); d.After(limit) {
+			d = limit
+		}
+	}
 	if d.Equal(a.timerAt) && !a.timerFired {
 		return // already set for this deadline
 	}
