@@ -21,7 +21,8 @@
 // network reset the connection), once what it sent has been delivered:
 // messages written to a broken connection may be lost, so rather than
 // reconnect and leave the peer to find a sequence gap later, the session
-// ends, and the peer's next beacon starts a new one (EXIT, then ENTER).
+// ends, and the peer's next beacon (or gossip republish) starts a new one
+// (EXIT, then ENTER).
 //
 // # Lifecycle
 //
