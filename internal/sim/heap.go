@@ -9,6 +9,7 @@ const (
 	evMsg                    // a stream message reaches a node
 	evStall                  // a stalled stream's reset timer
 	evStart                  // a node's first tick (staggered start)
+	evLost                   // a connection of a killed node's peer broke (aux: the killed node)
 )
 
 // event is one entry of the simulator's queue. It is a plain value (no
@@ -19,7 +20,7 @@ type event struct {
 	seq  uint64  // insertion order: ties at the same instant run FIFO
 	p    *packet // evBeacon, evMsg
 	node int32   // the node the event happens at (receiver, ticker, stream sender)
-	aux  int32   // evStall: the stream's receiver
+	aux  int32   // evStall: the stream's receiver; evLost: the killed node
 	gen  uint32  // the node's incarnation (evTick, evStart) or the stall id (evStall)
 	kind kind
 }

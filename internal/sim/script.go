@@ -367,7 +367,7 @@ func (r *Runner) Exec(args []string) (string, error) {
 	case "clear-faults":
 		s.ClearFaults()
 		return "", nil
-	case "crash", "stop", "restart":
+	case "crash", "kill", "stop", "restart":
 		if len(args) < 1 || len(args) > 2 || (len(args) == 2 && (cmd != "restart" || args[1] != "new-id")) {
 			return "", fmt.Errorf("usage: %s RANGE%s", cmd, map[bool]string{true: " [new-id]"}[cmd == "restart"])
 		}
@@ -379,6 +379,8 @@ func (r *Runner) Exec(args []string) (string, error) {
 			switch cmd {
 			case "crash":
 				err = s.Crash(i)
+			case "kill":
+				err = s.Kill(i)
 			case "stop":
 				err = s.Stop(i)
 			default:

@@ -424,6 +424,10 @@ func (s *Sim) dispatch(ev *event) {
 		s.deliver(nd, ev)
 	case evStall:
 		s.stallTimeout(nd, ev.aux, ev.gen)
+	case evLost:
+		if nd.up && nd.gen == ev.gen && int(ev.aux) < len(nd.streams) && nd.streams[ev.aux].open {
+			s.step(nd, engine.ConnLost{Peer: s.nodes[ev.aux].id, Err: errKilled})
+		}
 	}
 }
 
@@ -726,7 +730,10 @@ func (s *Sim) stallTimeout(nd *node, j int32, id uint32) {
 	s.step(nd, engine.ConnLost{Peer: s.nodes[j].id, Err: errStreamReset})
 }
 
-var errStreamReset = errors.New("stream reset")
+var (
+	errStreamReset = errors.New("stream reset")
+	errKilled      = errors.New("closed by the peer")
+)
 
 // dropHeld discards the data held on stream from -> to and clears its stall.
 func (s *Sim) dropHeld(from, to int32, why string) {
@@ -1055,6 +1062,27 @@ func (s *Sim) Crash(i int) error {
 	}
 	s.tr.event(s.now, nd.idx, "crash", "")
 	s.down(nd, true)
+	return nil
+}
+
+// Kill stops node i as a killed process stops: like Crash, but its
+// operating system closes its connections, so every node with a
+// connection to it on its side of any partition learns one link latency
+// later that the connection broke (ConnLost), as a real node's outbox
+// does, and drops it at once instead of waiting for the expiry timer.
+func (s *Sim) Kill(i int) error {
+	nd, err := s.live(i)
+	if err != nil {
+		return err
+	}
+	s.tr.event(s.now, nd.idx, "kill", "")
+	s.down(nd, true)
+	for _, o := range s.nodes {
+		if o == nd || !o.up || o.side != nd.side || int(nd.idx) >= len(o.streams) || !o.streams[nd.idx].open {
+			continue
+		}
+		s.push(event{at: s.now + int64(s.link.Latency), kind: evLost, node: o.idx, aux: nd.idx, gen: o.gen})
+	}
 	return nil
 }
 
