@@ -70,8 +70,8 @@ func (a *actor) closeNotice(id []byte) {
 }
 
 // settleLost tells the engine about the broken connection of l once the
-// peer's traffic has been seen (see above), and reports whether it did.
-func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) bool {
+// peer's traffic has been seen (see above).
+func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) {
 	n, open := a.mbox.r.BytesReceived(mailboxID(peer))
 	if n != l.lost.seen {
 		l.lost.seen, l.lost.quiet = n, now
@@ -95,7 +95,6 @@ func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) bool {
 		a.n.stats.connectionsLost.Add(1)
 		a.step(engine.ConnLost{Peer: peer, Err: l.out.connErr()})
 	}
-	return done
 }
 
 // armLost sets the lost timer while some broken connection waits.
