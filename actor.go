@@ -530,7 +530,7 @@ func (a *actor) emit(ev engine.Event) {
 			a.exited[ev.Peer] = time.Now()
 		}
 		if a.n.cfg.Curve != nil {
-			a.keys.forget(append([]byte{1}, ev.Peer[:]...))
+			a.keys.forget(mailboxID(ev.Peer))
 		}
 		out = ExitEvent{Peer: id, Name: ev.Name, Reason: ev.Reason}
 	case engine.EventJoin:

@@ -140,9 +140,9 @@ func runChaos(t *testing.T, seed uint64, curve, gossip, mixed bool) {
 		case r < 550:
 			c.shout(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
 		case r < 700:
-			c.join(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
+			c.member(a, chaosGroups[c.rng.IntN(len(chaosGroups))], true)
 		case r < 800:
-			c.leave(a, chaosGroups[c.rng.IntN(len(chaosGroups))])
+			c.member(a, chaosGroups[c.rng.IntN(len(chaosGroups))], false)
 		case r < 815:
 			if healAt.IsZero() && len(live) > 1 {
 				c.partition(live)
@@ -352,24 +352,23 @@ func (c *chaos) shout(a *chaosNode, group string) {
 	a.seq[key]++
 }
 
-func (c *chaos) join(a *chaosNode, group string) {
+// member joins a to group, or has it leave.
+func (c *chaos) member(a *chaosNode, group string, join bool) {
 	ctx, cancel := opCtx()
 	defer cancel()
-	if err := a.node.Join(ctx, group); err != nil {
-		c.t.Errorf("node %d: Join: %v", a.slot, err)
+	op := a.node.Leave
+	if join {
+		op = a.node.Join
+	}
+	if err := op(ctx, group); err != nil {
+		c.t.Errorf("node %d: join %v %s: %v", a.slot, join, group, err)
 		return
 	}
-	a.groups[group] = true
-}
-
-func (c *chaos) leave(a *chaosNode, group string) {
-	ctx, cancel := opCtx()
-	defer cancel()
-	if err := a.node.Leave(ctx, group); err != nil {
-		c.t.Errorf("node %d: Leave: %v", a.slot, err)
-		return
+	if join {
+		a.groups[group] = true
+	} else {
+		delete(a.groups, group)
 	}
-	delete(a.groups, group)
 }
 
 func (c *chaos) partition(live []*chaosNode) {

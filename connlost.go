@@ -44,8 +44,7 @@ func (a *actor) onLost() {
 	now := time.Now()
 	for peer, l := range a.links {
 		if l.lost.at.IsZero() && l.out.connErr() != nil {
-			l.lost.at, l.lost.quiet = now, now
-			l.lost.seen, _ = a.mbox.r.BytesReceived(mailboxID(peer))
+			l.lost.at, l.lost.quiet = now, now // settleLost records what has arrived
 			a.settleLost(peer, l, now)
 		}
 	}

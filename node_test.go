@@ -152,9 +152,6 @@ func TestSimConcurrentShutdown(t *testing.T) {
 	})
 }
 
-// Messages to a peer that vanished (closed without goodbye) cannot be
-// written; when the peer expires they are counted in MessagesUnsent, not
-// dropped in silence.
 // Whispers to a peer cut off by a partition fill the stalled stream's
 // window and then queue; when the stream is reset, the peer is dropped at
 // once (its connection broke) and what was still queued is counted.
