@@ -392,7 +392,7 @@ func (a *actor) shout(group string, frame []byte, frames [][]byte) {
 func (a *actor) fullMember(group string) <-chan struct{} {
 	for _, id := range a.eng.PeersByGroup(group) {
 		if l := a.links[id]; l != nil {
-			if w := l.out.fullWait(a.n.cfg.OutboxLen); w != nil {
+			if w := l.out.fullWait(); w != nil {
 				return w
 			}
 		}

@@ -241,7 +241,7 @@ func (c *chaos) start(addr netip.Addr) {
 	cfg := &zyre.Config{Name: fmt.Sprint("n", slot), Network: c.net.Host(addr), Interface: addr.String(),
 		// Small queues, so that an application that stops reading (see
 		// chaosRec.pause) soon holds its peers back.
-		EventQueueLen: 16, OutboxLen: 64}
+		EventQueueLen: 16, OutboxLen: 64, EventQueueBytes: 256 << 10, OutboxBytes: 256 << 10}
 	if c.gossip != "" {
 		cfg.DisableBeacon, cfg.GossipConnect = true, []string{c.gossip}
 	}

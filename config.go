@@ -11,13 +11,15 @@ import (
 
 // Defaults, as C Zyre has them where it has them.
 const (
-	DefaultBeaconPort     = 5670
-	DefaultBeaconInterval = time.Second
-	DefaultEvasiveTimeout = 5 * time.Second
-	DefaultExpiredTimeout = 30 * time.Second
-	DefaultEventQueueLen  = 4096
-	DefaultOutboxLen      = 4096
-	DefaultMaxMessageSize = 256 << 20
+	DefaultBeaconPort      = 5670
+	DefaultBeaconInterval  = time.Second
+	DefaultEvasiveTimeout  = 5 * time.Second
+	DefaultExpiredTimeout  = 30 * time.Second
+	DefaultEventQueueLen   = 4096
+	DefaultOutboxLen       = 4096
+	DefaultEventQueueBytes = 64 << 20
+	DefaultOutboxBytes     = 16 << 20
+	DefaultMaxMessageSize  = 256 << 20
 )
 
 // Config configures a Node. The zero value is valid: New(nil) and
@@ -112,11 +114,30 @@ type Config struct {
 	// reading from peers (TCP pushes back on them) unless DropWhenFull is
 	// set. Membership events are never dropped. Default 4096.
 	EventQueueLen int
+	// EventQueueBytes bounds the same queue in bytes (the data events'
+	// frames): it is full when it holds EventQueueLen data events or
+	// EventQueueBytes bytes. An event is taken in whenever the queue
+	// holds less, so one message larger than EventQueueBytes still gets
+	// through. Counting what the node has read from peers but not yet
+	// queued, a backlog holds at most about 1.4 times EventQueueBytes
+	// (EventQueueBytes + 24 MiB when that is less), plus a few times what
+	// each peer connection reads at once: its 64 KiB buffer, or one
+	// larger message. Default 64 MiB.
+	EventQueueBytes int64
 	// DropWhenFull discards data events when the queue is full instead of
 	// pushing back; the loss is counted and reported by a DroppedEvent.
 	DropWhenFull bool
-	// OutboxLen bounds each peer's queue of outgoing messages. Default 4096.
+	// OutboxLen bounds each peer's queue of outgoing messages: Whisper and
+	// Shout wait while a peer's outbox holds OutboxLen messages or
+	// OutboxBytes bytes. Default 4096.
 	OutboxLen int
+	// OutboxBytes bounds each peer's outgoing messages in bytes (all
+	// frames), those queued and those being written; see OutboxLen. A
+	// message is taken in whenever the outbox holds less, and callers
+	// racing past the check add one message each. Whisper and Shout also
+	// wait while the messages they handed over and the node has not yet
+	// queued add up to OutboxBytes. Default 16 MiB.
+	OutboxBytes int64
 	// MaxMessageSize bounds one incoming message (all frames). A peer
 	// that sends more is disconnected. Default 256 MiB.
 	MaxMessageSize int64
@@ -175,6 +196,12 @@ func (c *Config) withDefaults() Config {
 	if out.OutboxLen == 0 {
 		out.OutboxLen = DefaultOutboxLen
 	}
+	if out.EventQueueBytes == 0 {
+		out.EventQueueBytes = DefaultEventQueueBytes
+	}
+	if out.OutboxBytes == 0 {
+		out.OutboxBytes = DefaultOutboxBytes
+	}
 	if out.MaxMessageSize == 0 {
 		out.MaxMessageSize = DefaultMaxMessageSize
 	}
@@ -228,6 +255,12 @@ func (c *Config) validate() error {
 	}
 	if c.OutboxLen < 0 {
 		return bad("OutboxLen", "negative")
+	}
+	if c.EventQueueBytes < 0 {
+		return bad("EventQueueBytes", "negative")
+	}
+	if c.OutboxBytes < 0 {
+		return bad("OutboxBytes", "negative")
 	}
 	if c.Curve != nil && c.Curve.internal().Validate() != nil {
 		return &ConfigError{Field: "Curve", Err: c.Curve.internal().Validate()}

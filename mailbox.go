@@ -26,6 +26,16 @@ type mailbox struct {
 	done   chan struct{}
 }
 
+// mailboxBytes is the Router's bound in bytes: an eighth of the event
+// queue's, between 64 KiB and 8 MiB. Enough to keep the actor busy while
+// readers refill it; the event queue is where a backlog waits. While the
+// actor is paused, the pump holds one more batch taken from the Router,
+// and the batch the actor took last went into the event queue past its
+// bound: up to three times this beside the event queue (Config docs).
+func mailboxBytes(eventQueueBytes int64) int64 {
+	return min(max(eventQueueBytes/8, 64<<10), 8<<20)
+}
+
 func newMailbox(ln net.Listener, cfg Config, mech zmtp.Mechanism, log *slog.Logger) (*mailbox, error) {
 	r, err := zmtp.NewRouter(ln, zmtp.RouterConfig{
 		// The mailbox only reads (ZRE traffic is one-way per connection):
@@ -33,6 +43,7 @@ func newMailbox(ln net.Listener, cfg Config, mech zmtp.Mechanism, log *slog.Logg
 		Conn: zmtp.Config{SocketType: zmtp.SocketRouter, Mechanism: mech, MaxMessageSize: cfg.MaxMessageSize,
 			WriteBufferSize: 4 << 10, Logger: log},
 		QueueLen:    1024,
+		QueueBytes:  mailboxBytes(cfg.EventQueueBytes),
 		NotifyClose: true, // see actor.closeNotice
 	})
 	if err != nil {

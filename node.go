@@ -33,9 +33,12 @@ type Node struct {
 	cmds   chan command
 	stats  counters
 	ready  sync.Map // PeerID -> *outbox of peers that have entered; written by the actor only
-	// fullOutboxes counts outboxes holding OutboxLen messages or more:
+	// fullOutboxes counts full outboxes (OutboxLen messages or OutboxBytes):
 	// while it is zero Shout need not ask the actor about the members.
 	fullOutboxes atomic.Int32
+	// inflight is the size of the Whisper and Shout commands queued for
+	// the actor: past OutboxBytes, they wait for the actor (catchUp).
+	inflight atomic.Int64
 	// enqueuing counts Whisper and Shout calls between their closed check
 	// and their command being queued (Node.enqueue).
 	enqueuing atomic.Int32
@@ -68,6 +71,7 @@ type command struct {
 	group  string
 	frame  []byte
 	frames [][]byte
+	size   int64 // the frames' bytes, counted in Node.inflight
 }
 
 // sendKind says which message a command carries inline (zero: none).
@@ -83,8 +87,10 @@ func (c command) run(a *actor) {
 	case c.f != nil:
 		c.f(a)
 	case c.send == sendWhisper:
+		a.n.inflight.Add(-c.size)
 		a.whisper(c.to, c.frame, c.frames)
 	case c.send == sendShout:
+		a.n.inflight.Add(-c.size)
 		a.shout(c.group, c.frame, c.frames)
 	default:
 		a.step(c.in)
@@ -95,6 +101,9 @@ func (c command) run(a *actor) {
 // in a copy (the variadic slice must not escape, so the caller's call
 // does not allocate it).
 func (c *command) setContent(frames [][]byte) {
+	for _, f := range frames {
+		c.size += int64(len(f))
+	}
 	switch len(frames) {
 	case 0:
 		c.frame = []byte{}
@@ -130,7 +139,7 @@ func New(cfg *Config) (*Node, error) {
 		id:     id,
 		name:   name,
 		log:    c.Logger.With("node", name, "id", id.Short()),
-		events: newEventQueue(c.EventQueueLen),
+		events: newEventQueue(c.EventQueueLen, c.EventQueueBytes),
 		cmds:   make(chan command, cmdQueueLen),
 		quit:   make(chan struct{}),
 		polite: make(chan struct{}),
@@ -285,6 +294,9 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 	}
 	c := command{send: sendWhisper, to: zre.UUID(to)}
 	c.setContent(frames)
+	if err := n.catchUp(ctx); err != nil {
+		return err
+	}
 	for {
 		v, ok := n.ready.Load(to)
 		if !ok {
@@ -293,7 +305,7 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 			}
 			return ErrUnknownPeer
 		}
-		w := v.(*outbox).fullWait(n.cfg.OutboxLen)
+		w := v.(*outbox).fullWait()
 		if w == nil {
 			break
 		}
@@ -302,6 +314,17 @@ func (n *Node) Whisper(ctx context.Context, to PeerID, frames ...[]byte) error {
 		}
 	}
 	return n.enqueue(ctx, c)
+}
+
+// catchUp waits for the actor to run the Whisper and Shout commands
+// queued so far, when they hold OutboxBytes or more: until it has, the
+// outboxes do not show them, and a fast caller could queue far more than
+// OutboxBytes before one looks full.
+func (n *Node) catchUp(ctx context.Context) error {
+	if n.inflight.Load() < n.cfg.OutboxBytes {
+		return nil
+	}
+	return n.do(ctx, func(*actor) error { return nil })
 }
 
 // enqueue hands c to the actor without waiting for it to run. A command
@@ -314,12 +337,15 @@ func (n *Node) enqueue(ctx context.Context, c command) error {
 	if err := n.usable(); err != nil {
 		return err
 	}
+	n.inflight.Add(c.size)
 	select {
 	case n.cmds <- c:
 		return nil
 	case <-n.done:
+		n.inflight.Add(-c.size)
 		return ErrClosed
 	case <-ctx.Done():
+		n.inflight.Add(-c.size)
 		return ctx.Err()
 	}
 }
@@ -356,6 +382,9 @@ func (n *Node) Shout(ctx context.Context, group string, frames ...[]byte) error 
 	}
 	c := command{send: sendShout, group: group}
 	c.setContent(frames)
+	if err := n.catchUp(ctx); err != nil {
+		return err
+	}
 	// While no outbox is full (the usual case) the shout is queued at
 	// once; otherwise the actor checks the group's members, and Shout
 	// waits for room in the first full one.

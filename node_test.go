@@ -302,6 +302,28 @@ func TestSimPartitionResetsStreams(t *testing.T) {
 	})
 }
 
+// startSimNodes starts count nodes on nw at zyretest.HostAddr(0, 1, ...),
+// each configured by cfg (which sets Network and Interface) and closed when the test ends.
+func startSimNodes(t *testing.T, nw *simnet.Net, count int, cfg zyre.Config) []*zyre.Node {
+	t.Helper()
+	var nodes []*zyre.Node
+	for i := range count {
+		addr := zyretest.HostAddr(i)
+		c := cfg
+		c.Network, c.Interface = nw.Host(addr), addr.String()
+		n, err := zyre.New(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { n.Close() })
+		nodes = append(nodes, n)
+	}
+	return nodes
+}
+
 // Shutdown gives up on a peer that stopped reading after flushTimeout
 // (2 s), even with a write to it blocked: the application of b does not
 // read its events, so b stops reading its mailbox and a's stream to it
@@ -309,21 +331,9 @@ func TestSimPartitionResetsStreams(t *testing.T) {
 func TestSimShutdownPeerNotReading(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := simnet.New(9)
-		defer nw.Close()
+		t.Cleanup(func() { nw.Close() }) // after the nodes (startSimNodes)
 		nw.StreamWindow = 64 << 10
-		var nodes []*zyre.Node
-		for i := range 2 {
-			addr := zyretest.HostAddr(i)
-			n, err := zyre.New(&zyre.Config{Network: nw.Host(addr), Interface: addr.String(), EventQueueLen: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := n.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			defer n.Close()
-			nodes = append(nodes, n)
-		}
+		nodes := startSimNodes(t, nw, 2, zyre.Config{EventQueueLen: 4})
 		a, b := nodes[0], nodes[1]
 		rec := zyretest.Record(a) // b's events are never read
 		rec.WaitForEvent(t, "ENTER", isEnter(b.ID()))
@@ -346,6 +356,131 @@ func TestSimShutdownPeerNotReading(t *testing.T) {
 		}
 		if a.Stats().MessagesUnsent == 0 {
 			t.Error("the whispers left in the outbox were not counted")
+		}
+	})
+}
+
+// Backpressure is bounded in bytes, not only in messages: b's application
+// does not read while a sends 64 KiB messages, and a is held back once b's
+// event queue holds EventQueueBytes (plus the little the node reads ahead),
+// the stream's window and a's outbox (OutboxBytes) are full: some 3 MiB
+// here, where the message counts alone would let over 5,000 messages
+// (300 MiB) pile up. Then b reads all of them, in order.
+func TestSimBackpressureBytes(t *testing.T) {
+	for _, shout := range []bool{false, true} {
+		t.Run(map[bool]string{false: "whisper", true: "shout"}[shout], func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) { testBackpressureBytes(t, shout) })
+		})
+	}
+}
+
+func testBackpressureBytes(t *testing.T, shout bool) {
+	const (
+		size       = 64 << 10
+		queueBytes = 1 << 20
+		outBytes   = 512 << 10
+		window     = 256 << 10
+	)
+	nw := simnet.New(11)
+	t.Cleanup(func() { nw.Close() })
+	nw.StreamWindow = window
+	nodes := startSimNodes(t, nw, 2, zyre.Config{EventQueueBytes: queueBytes, OutboxBytes: outBytes, Groups: []string{"G"}})
+	a, b := nodes[0], nodes[1]
+	rec := zyretest.Record(a) // b's events are read only at the end
+	rec.WaitForEvent(t, "JOIN", isJoin(b.ID(), "G"))
+	sent := 0
+	for ; sent < 10_000; sent++ {
+		msg := make([]byte, size)
+		msg[0], msg[1] = byte(sent>>8), byte(sent)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		var err error
+		if shout {
+			err = a.Shout(ctx, "G", msg)
+		} else {
+			err = a.Whisper(ctx, b.ID(), msg)
+		}
+		cancel()
+		if err == context.DeadlineExceeded {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := int64(sent) * size
+	t.Logf("a held back after %d messages (%d KiB)", sent, held>>10)
+	// b: 1.4 x queueBytes, read-ahead of up to 3 x (64 KiB buffer + one
+	// message); the window; a: twice its outbox, one message being written.
+	bound := queueBytes*14/10 + 3*(64<<10+size) + window + 2*outBytes + size
+	if held < queueBytes || held > int64(bound) {
+		t.Errorf("held back after %d bytes; want between %d and %d", held, queueBytes, bound)
+	}
+	for got := 0; got < sent; {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		ev, err := b.Recv(ctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("after %d of %d messages: %v", got, sent, err)
+		}
+		var frames [][]byte
+		switch ev := ev.(type) {
+		case zyre.WhisperEvent:
+			frames = ev.Frames
+		case zyre.ShoutEvent:
+			frames = ev.Frames
+		case zyre.EnterEvent, zyre.JoinEvent:
+			continue
+		default:
+			t.Fatalf("after %d messages: %s", got, describe([]zyre.Event{ev}))
+		}
+		if n := int(frames[0][0])<<8 | int(frames[0][1]); n != got || len(frames[0]) != size {
+			t.Fatalf("message %d of %d is number %d, %d bytes", got, sent, n, len(frames[0]))
+		}
+		got++
+	}
+	if st := b.Stats(); st.EventsDropped != 0 {
+		t.Errorf("b dropped %d events", st.EventsDropped)
+	}
+	if st := a.Stats(); st.OutboxFull != 0 || st.MessagesUnsent != 0 {
+		t.Errorf("a: %d refused at a full outbox, %d unsent", st.OutboxFull, st.MessagesUnsent)
+	}
+}
+
+// With DropWhenFull, EventQueueBytes decides when data events are dropped
+// too: four 64 KiB whispers fill a 256 KiB queue, the rest are counted
+// and reported, not queued.
+func TestSimDropWhenFullBytes(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(12)
+		t.Cleanup(func() { nw.Close() })
+		nodes := startSimNodes(t, nw, 2, zyre.Config{EventQueueBytes: 256 << 10, DropWhenFull: true})
+		a, b := nodes[0], nodes[1]
+		rec := zyretest.Record(a)
+		rec.WaitForEvent(t, "ENTER", isEnter(b.ID()))
+		const total = 40
+		for range total {
+			if err := a.Whisper(context.Background(), b.ID(), make([]byte, 64<<10)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for b.Stats().MessagesReceived < total {
+			settle(100 * time.Millisecond)
+		}
+		whispers, dropped := 0, uint64(0)
+		for whispers+int(dropped) < total {
+			ev, err := b.Recv(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch ev := ev.(type) {
+			case zyre.WhisperEvent:
+				whispers++
+			case zyre.DroppedEvent:
+				dropped += ev.Count
+			}
+		}
+		if whispers != 4 || b.Stats().EventsDropped != total-4 {
+			t.Errorf("%d whispers queued, %d dropped (counter %d); want 4 and %d", whispers, dropped, b.Stats().EventsDropped, total-4)
 		}
 	})
 }

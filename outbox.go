@@ -32,25 +32,27 @@ type outbox struct {
 	log   *slog.Logger
 	limit int // hard bound: OutboxLen + controlSlack
 
-	// fullAt is OutboxLen; while the queue has reached it (full), the
-	// outbox is counted in *fulls (Node.fullOutboxes).
-	fullAt int
-	fulls  *atomic.Int32
-	unsent *atomic.Uint64 // Stats.MessagesUnsent
+	// fullAt is OutboxLen and fullBytes OutboxBytes; while the queue has
+	// reached either (full), the outbox is counted in *fulls
+	// (Node.fullOutboxes) and Whisper and Shout wait (fullWait).
+	fullAt    int
+	fullBytes int64
+	fulls     *atomic.Int32
+	unsent    *atomic.Uint64 // Stats.MessagesUnsent
 
 	// lostC is signalled when the connection breaks (see connLost).
 	lostC chan<- struct{}
 
 	mu       sync.Mutex
 	q        [][][]byte
+	bytes    int64 // size of the frames in q and in the writer's batch
 	spare    [][][]byte
-	closed   bool       // stop now, drop what is queued
-	full     bool       // counted in *fulls
-	flushing bool       // stop once the queue is empty (or the flush deadline passes)
-	lostErr  error      // why the connection broke; the outbox is closed
-	conn     *zmtp.Conn // the writer's connection, for close to interrupt it
-	room     chan struct{}
-	roomAt   int // close room when the queue is shorter than this
+	closed   bool          // stop now, drop what is queued
+	full     bool          // counted in *fulls
+	flushing bool          // stop once the queue is empty (or the flush deadline passes)
+	lostErr  error         // why the connection broke; the outbox is closed
+	conn     *zmtp.Conn    // the writer's connection, for close to interrupt it
+	room     chan struct{} // closed when the writer empties q
 	sig      chan struct{}
 	cancel   context.CancelFunc
 	ctx      context.Context
@@ -67,14 +69,15 @@ func newOutbox(a *actor, peer zre.UUID, addr netip.AddrPort, mech zmtp.Mechanism
 	copy(id[1:], a.n.id[:])
 	ctx, cancel := context.WithCancel(context.Background())
 	o := &outbox{
-		peer:   peer,
-		addr:   addr,
-		nw:     a.n.cfg.Network,
-		limit:  a.n.cfg.OutboxLen + controlSlack,
-		fullAt: a.n.cfg.OutboxLen,
-		fulls:  &a.n.fullOutboxes,
-		unsent: &a.n.stats.messagesUnsent,
-		lostC:  a.lostC,
+		peer:      peer,
+		addr:      addr,
+		nw:        a.n.cfg.Network,
+		limit:     a.n.cfg.OutboxLen + controlSlack,
+		fullAt:    a.n.cfg.OutboxLen,
+		fullBytes: a.n.cfg.OutboxBytes,
+		fulls:     &a.n.fullOutboxes,
+		unsent:    &a.n.stats.messagesUnsent,
+		lostC:     a.lostC,
 		zcfg: zmtp.Config{
 			SocketType: zmtp.SocketDealer,
 			Identity:   id,
@@ -112,7 +115,10 @@ func (o *outbox) trySend(frames [][]byte) bool {
 		return false
 	}
 	o.q = append(o.q, frames)
-	if !o.full && len(o.q) >= o.fullAt {
+	for _, f := range frames {
+		o.bytes += int64(len(f))
+	}
+	if !o.full && o.isFull() {
 		o.setFull(true)
 	}
 	o.mu.Unlock()
@@ -123,18 +129,21 @@ func (o *outbox) trySend(frames [][]byte) bool {
 	return true
 }
 
-// fullWait returns nil when fewer than limit messages are queued, else a
-// channel closed once the queue has drained below limit.
-func (o *outbox) fullWait(limit int) <-chan struct{} {
+// isFull reports whether the queue holds OutboxLen messages, or the queue
+// and the batch being written OutboxBytes bytes; o.mu held.
+func (o *outbox) isFull() bool { return len(o.q) >= o.fullAt || o.bytes >= o.fullBytes }
+
+// fullWait returns nil when the outbox is not full, else a channel closed
+// once it is not (or the outbox closed).
+func (o *outbox) fullWait() <-chan struct{} {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.q) < limit || o.closed {
+	if o.closed || !o.isFull() {
 		return nil
 	}
 	if o.room == nil {
 		o.room = make(chan struct{})
 	}
-	o.roomAt = limit
 	return o.room
 }
 
@@ -171,7 +180,7 @@ func (o *outbox) closeFlush() {
 	}
 }
 
-// setFull records whether the queue has reached OutboxLen; o.mu held.
+// setFull records whether the queue is full; o.mu held.
 func (o *outbox) setFull(full bool) {
 	if o.full == full || o.fulls == nil {
 		return
@@ -191,21 +200,37 @@ func (o *outbox) releaseRoom() {
 	}
 }
 
-// take swaps out everything queued. done reports that the writer should stop.
-func (o *outbox) take() (batch [][][]byte, done bool) {
+// take swaps out everything queued, size bytes. done reports that the
+// writer should stop. The batch's bytes count against OutboxBytes until
+// the writer calls written.
+func (o *outbox) take() (batch [][][]byte, size int64, done bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
-		return nil, true
+		return nil, 0, true
 	}
 	batch = o.q
 	o.q = o.spare[:0]
 	o.spare = nil
-	o.setFull(false)
-	if o.room != nil && len(o.q) < o.roomAt {
+	o.roomMade()
+	return batch, o.bytes, len(batch) == 0 && o.flushing
+}
+
+// written releases the bytes of a batch take returned.
+func (o *outbox) written(size int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.bytes -= size
+	o.roomMade()
+}
+
+// roomMade lets Whisper and Shout go on if the outbox is no longer full;
+// o.mu held.
+func (o *outbox) roomMade() {
+	if !o.isFull() {
+		o.setFull(false)
 		o.releaseRoom()
 	}
-	return batch, len(batch) == 0 && o.flushing
 }
 
 func (o *outbox) recycle(batch [][][]byte) {
@@ -256,7 +281,7 @@ func (o *outbox) run() {
 			}
 			conn, dead = c, d
 		}
-		batch, done := o.take()
+		batch, size, done := o.take()
 		if done {
 			return
 		}
@@ -285,6 +310,7 @@ func (o *outbox) run() {
 			}
 		}
 		o.recycle(batch)
+		o.written(size)
 		if err != nil {
 			o.lost(len(batch)-sent, "write failed")
 			o.connLost(err)

@@ -7,23 +7,26 @@ import (
 
 // eventQueue is the node's one ordered event queue: the actor appends, the
 // application drains with Recv or Events. Data events (WHISPER, SHOUT) are
-// bounded by limit; membership events are always accepted, so they are
-// never lost. The actor never blocks on it: it asks hasRoom before taking
-// more data from peers, and waits on room() when the queue is full.
+// bounded in number (limit) and in the size of their frames (byteLimit);
+// membership events are always accepted, so they are never lost. The
+// actor never blocks on it: it asks hasRoom before taking more data from
+// peers, and waits on room() when the queue is full.
 type eventQueue struct {
-	mu      sync.Mutex
-	items   []Event
-	head    int
-	data    int // data events queued
-	limit   int
-	stopped bool // StopEvent queued
-	done    bool // StopEvent delivered
-	ready   chan struct{}
-	roomC   chan struct{}
+	mu        sync.Mutex
+	items     []Event
+	head      int
+	data      int   // data events queued
+	bytes     int64 // their frames' size
+	limit     int
+	byteLimit int64
+	stopped   bool // StopEvent queued
+	done      bool // StopEvent delivered
+	ready     chan struct{}
+	roomC     chan struct{}
 }
 
-func newEventQueue(limit int) *eventQueue {
-	return &eventQueue{limit: limit, ready: make(chan struct{}, 1), roomC: make(chan struct{}, 1)}
+func newEventQueue(limit int, byteLimit int64) *eventQueue {
+	return &eventQueue{limit: limit, byteLimit: byteLimit, ready: make(chan struct{}, 1), roomC: make(chan struct{}, 1)}
 }
 
 func isData(ev Event) bool {
@@ -34,8 +37,26 @@ func isData(ev Event) bool {
 	return false
 }
 
+// dataSize is the size of a data event's frames.
+func dataSize(ev Event) (n int64) {
+	var frames [][]byte
+	switch ev := ev.(type) {
+	case WhisperEvent:
+		frames = ev.Frames
+	case ShoutEvent:
+		frames = ev.Frames
+	}
+	for _, f := range frames {
+		n += int64(len(f))
+	}
+	return n
+}
+
+// full reports whether the data events reach either bound; q.mu held.
+func (q *eventQueue) full() bool { return q.data >= q.limit || q.bytes >= q.byteLimit }
+
 // push appends ev. It reports false when ev is a data event and the queue
-// already holds limit data events (the caller drops or holds it back).
+// is full (the caller drops or holds it back) unless force is set.
 func (q *eventQueue) push(ev Event, force bool) bool {
 	q.mu.Lock()
 	if q.stopped {
@@ -43,11 +64,12 @@ func (q *eventQueue) push(ev Event, force bool) bool {
 		return true
 	}
 	if isData(ev) {
-		if q.data >= q.limit && !force {
+		if q.full() && !force {
 			q.mu.Unlock()
 			return false
 		}
 		q.data++
+		q.bytes += dataSize(ev)
 	}
 	if _, ok := ev.(StopEvent); ok {
 		q.stopped = true
@@ -65,7 +87,7 @@ func (q *eventQueue) push(ev Event, force bool) bool {
 func (q *eventQueue) hasRoom() bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return q.data < q.limit
+	return !q.full()
 }
 
 // room is signalled when a data event is consumed.
@@ -89,8 +111,9 @@ func (q *eventQueue) pop(ctx context.Context) (Event, error) {
 			}
 			wasFull := false
 			if isData(ev) {
-				wasFull = q.data >= q.limit
+				wasFull = q.full()
 				q.data--
+				q.bytes -= dataSize(ev)
 			}
 			if _, ok := ev.(StopEvent); ok {
 				q.done = true

@@ -35,6 +35,13 @@ type RouterConfig struct {
 	// messages. When it is full, connection readers stop reading and
 	// TCP pushes back on the senders. 0: DefaultQueueLen.
 	QueueLen int
+	// QueueBytes, if positive, also bounds the queue in bytes (the sum of
+	// the frames' lengths): readers wait while it holds QueueBytes or
+	// more. A message is taken in whenever the queue holds less, so the
+	// queue may go past QueueBytes by one message per connection (the
+	// rest of what the connection has read at once, at most its read
+	// buffer, or one message longer than it). 0: no bound in bytes.
+	QueueBytes int64
 	// HandshakeTimeout bounds each connection's handshake.
 	// 0: DefaultHandshakeTimeout.
 	HandshakeTimeout time.Duration
@@ -83,6 +90,7 @@ type Router struct {
 	qmu          sync.Mutex
 	ring         []Message
 	head, n      int
+	bytes        int64 // sum of the queued messages' sizes
 	recvIdle     bool
 	recvWake     chan struct{} // capacity 1
 	spaceWaiters int
@@ -284,8 +292,8 @@ func (r *Router) readLoop(rc *routerConn) error {
 func (r *Router) push(msgs []Message) bool {
 	r.qmu.Lock()
 	for len(msgs) > 0 {
-		free := len(r.ring) - r.n
-		if free == 0 {
+		k, size := r.fits(msgs)
+		if k == 0 {
 			ch := r.space
 			r.spaceWaiters++
 			r.qmu.Unlock()
@@ -301,11 +309,11 @@ func (r *Router) push(msgs []Message) bool {
 			r.spaceWaiters--
 			continue
 		}
-		k := min(free, len(msgs))
 		tail := (r.head + r.n) % len(r.ring)
 		m := copy(r.ring[tail:], msgs[:k])
 		copy(r.ring, msgs[m:k])
 		r.n += k
+		r.bytes += size
 		msgs = msgs[k:]
 		if r.recvIdle {
 			r.recvIdle = false
@@ -317,6 +325,30 @@ func (r *Router) push(msgs []Message) bool {
 	}
 	r.qmu.Unlock()
 	return true
+}
+
+// fits returns how many of msgs the queue takes now, and their size; r.qmu
+// held. Messages are taken while there is a free slot and, with QueueBytes
+// set, while the queue holds less than QueueBytes.
+func (r *Router) fits(msgs []Message) (k int, size int64) {
+	free := min(len(r.ring)-r.n, len(msgs))
+	if r.cfg.QueueBytes <= 0 {
+		return free, 0
+	}
+	for k < free && r.bytes+size < r.cfg.QueueBytes {
+		size += messageSize(msgs[k].Frames)
+		k++
+	}
+	return k, size
+}
+
+// messageSize is the sum of the frames' lengths.
+func messageSize(frames [][]byte) int64 {
+	var n int64
+	for _, f := range frames {
+		n += int64(len(f))
+	}
+	return n
 }
 
 // Recv returns the next message, waiting until one arrives, ctx ends or
@@ -357,6 +389,11 @@ func (r *Router) RecvBatch(ctx context.Context, dst []Message) ([]Message, error
 		end := min(r.head+k, len(r.ring))
 		seg := r.ring[r.head:end]
 		dst = append(dst, seg...)
+		if r.cfg.QueueBytes > 0 {
+			for i := range seg {
+				r.bytes -= messageSize(seg[i].Frames)
+			}
+		}
 		clear(seg)
 		k -= len(seg)
 		r.n -= len(seg)
@@ -457,6 +494,7 @@ type RouterStats struct {
 	Handovers         uint64 // connections replaced by a newer one with the same identity
 	Messages          uint64 // messages queued
 	Queued            int    // messages waiting in the queue
+	QueuedBytes       int64  // their size, when QueueBytes is set
 	UnknownCommands   uint64 // ignored commands, from closed connections
 }
 
@@ -466,7 +504,7 @@ func (r *Router) Stats() RouterStats {
 	active := len(r.conns)
 	r.cmu.Unlock()
 	r.qmu.Lock()
-	queued := r.n
+	queued, queuedBytes := r.n, r.bytes
 	r.qmu.Unlock()
 	return RouterStats{
 		Accepted:          r.accepted.Load(),
@@ -476,6 +514,7 @@ func (r *Router) Stats() RouterStats {
 		Handovers:         r.handovers.Load(),
 		Messages:          r.messages.Load(),
 		Queued:            queued,
+		QueuedBytes:       queuedBytes,
 		UnknownCommands:   r.unknown.Load(),
 	}
 }

@@ -3,6 +3,7 @@ package zmtp
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -770,5 +771,60 @@ func TestRouterNotifyClose(t *testing.T) {
 	}
 	if st := r.Stats(); st.Messages != 103 {
 		t.Errorf("Messages = %d, want 103 (notices are not messages)", st.Messages)
+	}
+}
+
+// QueueBytes bounds the queue in bytes: with two connections sending
+// small and large messages and nobody reading, the queue stops well short
+// of QueueLen, past QueueBytes by at most what each connection had read at
+// once; then everything arrives, in order per connection.
+func TestRouterQueueBytes(t *testing.T) {
+	const limit = 256 << 10
+	r := startRouter(t, RouterConfig{QueueLen: 4096, QueueBytes: limit})
+	sizes := []int{100, 64 << 10, 1 << 10, 200 << 10}
+	var dealers []*Dealer
+	for i := range 2 {
+		id := append(testIdentity(), byte(i))
+		d := startDealer(t, DealerConfig{Conn: Config{Identity: id}, Dial: dialTo(r.Addr()), QueueLen: 4})
+		waitReady(t, d)
+		dealers = append(dealers, d)
+	}
+	sent := make([]int, len(dealers))
+	var wg sync.WaitGroup
+	for i, d := range dealers {
+		wg.Go(func() {
+			for ; sent[i] < 100_000; sent[i]++ {
+				msg := make([]byte, sizes[sent[i]%len(sizes)])
+				binary.BigEndian.PutUint32(msg, uint32(sent[i]))
+				ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+				err := d.Send(ctx, [][]byte{msg})
+				cancel()
+				if err != nil {
+					return // held back (or failed: the reads below tell)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st := r.Stats()
+	t.Logf("sent %v; router holds %d messages, %d bytes", sent, st.Queued, st.QueuedBytes)
+	// Per connection: at most its 64 KiB read buffer and one message.
+	if over := st.QueuedBytes - limit; st.QueuedBytes < limit || over > 2*(64<<10+200<<10) {
+		t.Errorf("queue holds %d bytes, bound %d", st.QueuedBytes, limit)
+	}
+	next := make(map[string]int)
+	var total int64
+	for got := 0; got < sent[0]+sent[1]; got++ {
+		m := recvTimeout(t, r)
+		n := next[string(m.Identity)]
+		size := sizes[n%len(sizes)]
+		if len(m.Frames) != 1 || len(m.Frames[0]) != size || int(binary.BigEndian.Uint32(m.Frames[0])) != n {
+			t.Fatalf("from %x: message %d is %d frames, %d bytes", m.Identity, n, len(m.Frames), len(m.Frames[0]))
+		}
+		next[string(m.Identity)] = n + 1
+		total += int64(size)
+	}
+	if st := r.Stats(); st.Queued != 0 || st.QueuedBytes != 0 {
+		t.Errorf("after draining %d bytes: %+v", total, st)
 	}
 }
