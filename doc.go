@@ -48,15 +48,17 @@
 //
 // The node never blocks its protocol work on the application. When the
 // application reads events more slowly than peers send, the default is
-// backpressure: once EventQueueLen data events wait, the node stops reading
-// from peers, TCP pushes back, and the senders' Whisper and Shout wait for
-// room. With Config.DropWhenFull the node instead drops data events,
+// backpressure: once EventQueueLen data events or EventQueueBytes of them
+// wait, the node stops reading from peers, TCP pushes back, and the
+// senders' Whisper and Shout wait for room. Memory stays bounded in bytes
+// on both sides, whatever the size of the messages (Config.EventQueueBytes,
+// Config.OutboxBytes). With Config.DropWhenFull the node instead drops data events,
 // counts them (Stats.EventsDropped) and queues a DroppedEvent. Membership
 // events (ENTER, EXIT, JOIN, LEAVE, EVASIVE, SILENT, STOP) are never
 // dropped.
 //
-// Whisper and Shout wait only while a receiving peer's outbox is full,
-// until their context ends. Join, Leave and the queries (Peers, Peer,
+// Whisper and Shout wait only while a receiving peer's outbox is full
+// (OutboxLen messages or OutboxBytes), until their context ends. Join, Leave and the queries (Peers, Peer,
 // PeersByGroup, OwnGroups, PeerGroups) round-trip to the node's goroutine
 // and take a context too. ID, Name, Endpoint and Stats never block.
 //
