@@ -98,14 +98,15 @@ type Router struct {
 
 	pool bufPool // shared by all connections, fed by Release
 
-	accepted, hsFailures, protoErrors, handovers, messages, unknown atomic.Uint64
-	closeOnce                                                       sync.Once
+	accepted, hsFailures, protoErrors, handovers, messages, superseded, unknown atomic.Uint64
+	closeOnce                                                                   sync.Once
 }
 
 type routerConn struct {
-	c      *Conn
-	id     []byte
-	reason atomic.Pointer[error] // why we closed it, if we did
+	c          *Conn
+	id         []byte
+	superseded atomic.Bool           // a newer connection took its identity over
+	reason     atomic.Pointer[error] // why we closed it, if we did
 }
 
 func (rc *routerConn) closeWith(err error) {
@@ -213,7 +214,7 @@ func (r *Router) serve(nc net.Conn) {
 	}
 	r.cmu.Unlock()
 	if current && r.cfg.NotifyClose {
-		r.push([]Message{{Identity: rc.id}})
+		r.push(rc, []Message{{Identity: rc.id}})
 	}
 	r.unknown.Add(c.Stats().UnknownCommands)
 	if routine(err) {
@@ -253,6 +254,7 @@ func (r *Router) register(rc *routerConn) bool {
 	if old := r.conns[string(id)]; old != nil {
 		r.handovers.Add(1)
 		r.log.Debug("zmtp router handover", "identity", fmt.Sprintf("%x", id))
+		old.superseded.Store(true) // before rc can queue anything (push)
 		old.closeWith(ErrHandover)
 	}
 	r.conns[string(id)] = rc
@@ -270,16 +272,14 @@ func (r *Router) readLoop(rc *routerConn) error {
 		msg, err := c.Recv()
 		if err != nil {
 			if len(batch) > 0 {
-				r.messages.Add(uint64(len(batch)))
-				r.push(batch)
+				r.push(rc, batch)
 			}
 			return err
 		}
 		batch = append(batch, Message{Identity: rc.id, Frames: msg})
 		if len(batch) == maxBatch || !c.r.messageBuffered() {
-			r.messages.Add(uint64(len(batch)))
-			if !r.push(batch) {
-				return ErrClosed
+			if err := r.push(rc, batch); err != nil {
+				return err
 			}
 			clear(batch)
 			batch = batch[:0]
@@ -287,26 +287,39 @@ func (r *Router) readLoop(rc *routerConn) error {
 	}
 }
 
-// push appends msgs to the queue, waiting for room. It returns false when
-// the Router is closed.
-func (r *Router) push(msgs []Message) bool {
+// push appends rc's msgs to the queue, waiting for room, and counts them
+// (close notices aside). It fails with ErrClosed when the Router is
+// closed, and with ErrHandover once a newer connection has taken rc's
+// identity: what rc still had to queue is dropped and counted
+// (RouterStats.Superseded), so that nothing of the old connection comes
+// after the new one's first message.
+func (r *Router) push(rc *routerConn, msgs []Message) error {
+	notice := len(msgs) == 1 && msgs[0].Frames == nil
 	r.qmu.Lock()
+	defer r.qmu.Unlock()
 	for len(msgs) > 0 {
+		if rc.superseded.Load() {
+			if !notice {
+				r.superseded.Add(uint64(len(msgs)))
+			}
+			return ErrHandover
+		}
 		k, size := r.fits(msgs)
 		if k == 0 {
 			ch := r.space
 			r.spaceWaiters++
 			r.qmu.Unlock()
+			var err error
 			select {
 			case <-ch:
 			case <-r.ctx.Done():
-				r.qmu.Lock()
-				r.spaceWaiters--
-				r.qmu.Unlock()
-				return false
+				err = ErrClosed
 			}
 			r.qmu.Lock()
 			r.spaceWaiters--
+			if err != nil {
+				return err
+			}
 			continue
 		}
 		tail := (r.head + r.n) % len(r.ring)
@@ -314,6 +327,9 @@ func (r *Router) push(msgs []Message) bool {
 		copy(r.ring, msgs[m:k])
 		r.n += k
 		r.bytes += size
+		if !notice {
+			r.messages.Add(uint64(k))
+		}
 		msgs = msgs[k:]
 		if r.recvIdle {
 			r.recvIdle = false
@@ -323,8 +339,7 @@ func (r *Router) push(msgs []Message) bool {
 			}
 		}
 	}
-	r.qmu.Unlock()
-	return true
+	return nil
 }
 
 // fits returns how many of msgs the queue takes now, and their size; r.qmu
@@ -492,6 +507,7 @@ type RouterStats struct {
 	HandshakeFailures uint64 // connections closed during the handshake
 	ProtocolErrors    uint64 // established connections closed for bad input, ERROR, timeouts or I/O errors
 	Handovers         uint64 // connections replaced by a newer one with the same identity
+	Superseded        uint64 // messages read from a replaced connection, dropped (see Handovers)
 	Messages          uint64 // messages queued
 	Queued            int    // messages waiting in the queue
 	QueuedBytes       int64  // their size, when QueueBytes is set
@@ -512,6 +528,7 @@ func (r *Router) Stats() RouterStats {
 		HandshakeFailures: r.hsFailures.Load(),
 		ProtocolErrors:    r.protoErrors.Load(),
 		Handovers:         r.handovers.Load(),
+		Superseded:        r.superseded.Load(),
 		Messages:          r.messages.Load(),
 		Queued:            queued,
 		QueuedBytes:       queuedBytes,

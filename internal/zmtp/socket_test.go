@@ -828,3 +828,52 @@ func TestRouterQueueBytes(t *testing.T) {
 		t.Errorf("after draining %d bytes: %+v", total, st)
 	}
 }
+
+// What an old connection read but could not queue yet (the queue was
+// full) is dropped once a newer connection takes its identity over, and
+// counted: nothing of the old connection comes after the new one's first
+// message.
+func TestRouterHandoverDropsOldBacklog(t *testing.T) {
+	r := startRouter(t, RouterConfig{QueueLen: 4})
+	id := testIdentity()
+	d1 := startDealer(t, DealerConfig{Conn: Config{Identity: id}, Dial: dialTo(r.Addr()), QueueLen: 64})
+	waitReady(t, d1)
+	for i := range 40 {
+		if err := d1.Send(context.Background(), [][]byte{fmt.Appendf(nil, "old %d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Nobody reads: the queue fills with 4, the old reader holds the rest.
+	for deadline := time.Now().Add(10 * time.Second); r.Stats().Queued < 4; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("queue never filled: %+v", r.Stats())
+		}
+	}
+	d2 := startDealer(t, DealerConfig{Conn: Config{Identity: id}, Dial: dialTo(r.Addr())})
+	waitReady(t, d2)
+	_ = d2.TrySend([][]byte{[]byte("new")})
+	for deadline := time.Now().Add(10 * time.Second); r.Stats().Handovers != 1; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no handover: %+v", r.Stats())
+		}
+	}
+	old := 0
+	for {
+		m := recvTimeout(t, r)
+		if string(m.Frames[0]) == "new" {
+			break
+		}
+		if want := fmt.Sprintf("old %d", old); string(m.Frames[0]) != want {
+			t.Fatalf("got %q, want %q", m.Frames[0], want)
+		}
+		old++
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if m, err := r.Recv(ctx); err == nil {
+		t.Fatalf("after the new connection's message: %q", m.Frames[0])
+	}
+	if st := r.Stats(); st.Superseded == 0 || int(st.Superseded)+old > 40 || st.Messages != uint64(old+1) {
+		t.Errorf("%d old messages delivered; stats %+v", old, st)
+	}
+}
