@@ -79,8 +79,9 @@ type actor struct {
 
 // link is our outbound connection to one peer.
 type link struct {
-	out  *outbox
-	lost lostState // its connection broke (connlost.go)
+	out   *outbox
+	lost  lostState  // its connection broke (connlost.go)
+	stall stallState // its outbox is full (stall.go)
 }
 
 func newActor(ctx context.Context, n *Node) (*actor, error) {
@@ -264,6 +265,7 @@ func (a *actor) run() {
 				a.livenessWhilePaused()
 			}
 			a.step(engine.Tick{})
+			a.checkStalls(time.Now())
 			a.pruneClosing()
 			if a.n.cfg.Curve != nil && a.keys.len() > 2*len(a.links)+64 {
 				// Keys of clients that never became peers.
@@ -315,10 +317,12 @@ func (a *actor) run() {
 
 func (a *actor) resetTimer() {
 	d := a.eng.NextDeadline()
-	if len(a.closing) > 0 {
-		// Disconnected outboxes are forgotten on the timer (pruneClosing):
-		// without beacons or peers the engine may have no deadline at all.
-		if limit := time.Now().Add(flushTimeout); d.After(limit) {
+	if len(a.closing) > 0 || a.n.fullOutboxes.Load() > 0 {
+		// The timer also forgets disconnected outboxes (pruneClosing) and
+		// watches full ones (checkStalls); without beacons the engine may
+		// have no deadline at all, or one that peers' traffic keeps
+		// pushing back.
+		if limit := time.Now().Add(time.Second); d.IsZero() || d.After(limit) {
 			d = limit
 		}
 	}

@@ -484,3 +484,63 @@ func TestSimDropWhenFullBytes(t *testing.T) {
 		}
 	})
 }
+
+// A peer that takes nothing does not hold the group up for ever: b's
+// application never reads, so b stops reading from a, and a's outbox to b
+// stays full. Once it has been full with nothing written for the expiry
+// (30 s), a removes b as unresponsive, and its Shout to G goes on to c.
+// Every shout a accepted reaches c, and what was left for b is counted.
+// When b's application reads again, a and b meet again.
+func TestSimStuckPeerUnresponsive(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(13)
+		t.Cleanup(func() { nw.Close() })
+		nw.StreamWindow = 64 << 10
+		nodes := startSimNodes(t, nw, 3, zyre.Config{Groups: []string{"G"}, EventQueueLen: 4, OutboxLen: 64})
+		a, b, c := nodes[0], nodes[1], nodes[2]
+		recA, recC := zyretest.Record(a), zyretest.Record(c) // b's events are never read
+		recA.WaitFor(t, time.Minute, "both JOIN", func(evs []zyre.Event) bool {
+			return has(isJoin(b.ID(), "G"))(evs) && has(isJoin(c.ID(), "G"))(evs)
+		})
+		recC.WaitForEvent(t, "a JOIN", isJoin(a.ID(), "G"))
+		accepted, acceptedAfter := 0, 0
+		for end := time.Now().Add(100 * time.Second); time.Now().Before(end); {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := a.Shout(ctx, "G", make([]byte, 4<<10))
+			cancel()
+			if err == nil {
+				accepted++
+				if a.Stats().PeersUnresponsive > 0 {
+					acceptedAfter++
+				}
+			} else if err != context.DeadlineExceeded {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond) // shouts take no virtual time
+		}
+		settle(5 * time.Second)
+		st := a.Stats()
+		t.Logf("a: %d shouts accepted, %d after b was first found unresponsive; stats %+v", accepted, acceptedAfter, st)
+		exits := recA.Count(func(ev zyre.Event) bool {
+			e, ok := ev.(zyre.ExitEvent)
+			return ok && e.Peer == b.ID() && strings.HasPrefix(e.Reason, "unresponsive")
+		})
+		if st.PeersUnresponsive == 0 || exits != int(st.PeersUnresponsive) {
+			t.Fatalf("%d unresponsive, %d EXIT events for b saying so", st.PeersUnresponsive, exits)
+		}
+		if acceptedAfter < 100 || st.MessagesUnsent == 0 {
+			t.Errorf("after b was dropped a shouted %d more, %d unsent", acceptedAfter, st.MessagesUnsent)
+		}
+		if got := recC.Count(func(ev zyre.Event) bool { _, ok := ev.(zyre.ShoutEvent); return ok }); got != accepted {
+			t.Errorf("c got %d of %d shouts", got, accepted)
+		}
+		// b's application reads again: b takes a's new HELLO, and they
+		// meet again.
+		recB := zyretest.Record(b)
+		recA.WaitFor(t, time.Minute, "b back", func(evs []zyre.Event) bool { return count(evs, isEnter(b.ID())) == exits+1 })
+		if err := a.Shout(context.Background(), "G", []byte("welcome back")); err != nil {
+			t.Fatal(err)
+		}
+		recB.WaitForEvent(t, "shout after", isShout("G", "welcome back"))
+	})
+}

@@ -39,6 +39,7 @@ type outbox struct {
 	fullBytes int64
 	fulls     *atomic.Int32
 	unsent    *atomic.Uint64 // Stats.MessagesUnsent
+	sent      atomic.Uint64  // messages written to a connection (checkStalls)
 
 	// lostC is signalled when the connection breaks (see connLost).
 	lostC chan<- struct{}
@@ -132,6 +133,13 @@ func (o *outbox) trySend(frames [][]byte) bool {
 // isFull reports whether the queue holds OutboxLen messages, or the queue
 // and the batch being written OutboxBytes bytes; o.mu held.
 func (o *outbox) isFull() bool { return len(o.q) >= o.fullAt || o.bytes >= o.fullBytes }
+
+// isFullNow reports whether the outbox is full.
+func (o *outbox) isFullNow() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !o.closed && o.isFull()
+}
 
 // fullWait returns nil when the outbox is not full, else a channel closed
 // once it is not (or the outbox closed).
@@ -303,6 +311,7 @@ func (o *outbox) run() {
 				break
 			}
 			sent++
+			o.sent.Add(1)
 		}
 		if err == nil {
 			if err = conn.Flush(); err != nil {
