@@ -271,7 +271,7 @@ func (a *actor) run() {
 				// Keys of clients that never became peers.
 				a.keys.prune(func(id string) bool { _, ok := a.links[zre.UUID([]byte(id)[1:])]; return ok })
 			}
-			a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
+			a.syncMailboxStats()
 		case c := <-n.cmds:
 			c.run(a)
 			// Take a burst of queued commands in one go (bounded, so timers
@@ -685,10 +685,17 @@ func (a *actor) stop(polite bool) {
 		}
 	}
 	a.closeSockets()
-	a.n.stats.handshakesFailed.Store(a.mbox.r.Stats().HandshakeFailures)
+	a.syncMailboxStats()
 	a.flushDropped()
 	n.events.push(StopEvent{}, true)
 	a.log.Info("node stopped", "polite", polite)
+}
+
+// syncMailboxStats copies the mailbox Router's counters into Stats.
+func (a *actor) syncMailboxStats() {
+	st := a.mbox.r.Stats()
+	a.n.stats.handshakesFailed.Store(st.HandshakeFailures)
+	a.n.stats.messagesSuperseded.Store(st.Superseded)
 }
 
 // drainCommands runs the commands queued before the node closed, waiting

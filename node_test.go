@@ -542,5 +542,6 @@ func TestSimStuckPeerUnresponsive(t *testing.T) {
 			t.Fatal(err)
 		}
 		recB.WaitForEvent(t, "shout after", isShout("G", "welcome back"))
+		t.Logf("b: %d messages received, %d dropped with the old connection", b.Stats().MessagesReceived, b.Stats().MessagesSuperseded)
 	})
 }

@@ -23,6 +23,7 @@ type Stats struct {
 	MessagesUnsent      uint64 // messages queued to a peer but never written: still queued when its outbox closed (the peer left or was dropped, Close, or Shutdown could not reach it), or in a write that failed (an upper bound: some may have left)
 	EventsDropped       uint64 // data events discarded under DropWhenFull
 	HandshakesFailed    uint64 // incoming ZMTP connections that failed their handshake
+	MessagesSuperseded  uint64 // messages a peer sent on a connection it then replaced, not yet taken in when it did: dropped with the old session
 	PeersRejected       uint64 // CURVE peers refused: key not allowed (mailbox or GossipBind clients), or HELLO key not the proven one
 
 	// Gossip (Config.GossipBind, GossipConnect); all zero without it.
@@ -45,7 +46,7 @@ type counters struct {
 	beaconsSent, beaconsReceived, beaconsBad                   atomic.Uint64
 	messagesSent, messagesReceived, messagesBad, badIdentities atomic.Uint64
 	outboxFull, eventsDropped, handshakesFailed                atomic.Uint64
-	messagesUnsent, connectionsLost                            atomic.Uint64
+	messagesUnsent, connectionsLost, messagesSuperseded        atomic.Uint64
 	peersRejected                                              atomic.Uint64
 	// engine counters, copied after each step that changed them
 	beaconsIgnored, unknownPeer, sequenceGaps, statusMismatches atomic.Uint64
@@ -74,6 +75,7 @@ func (c *counters) snapshot() Stats {
 		MessagesUnsent:      c.messagesUnsent.Load(),
 		EventsDropped:       c.eventsDropped.Load(),
 		HandshakesFailed:    c.handshakesFailed.Load(),
+		MessagesSuperseded:  c.messagesSuperseded.Load(),
 		PeersRejected:       c.peersRejected.Load(),
 
 		GossipTuples:           uint64(c.gossip.tuples.Load()),
