@@ -448,6 +448,11 @@ func (a *actor) perform(o engine.Output) {
 			l.out.closeFlush()
 			a.closing[l.out] = struct{}{}
 		}
+		if o.Inbound {
+			// The peer's outbox sees its connection end and ends the
+			// session too (engine.Disconnect).
+			a.mbox.r.Disconnect(mailboxID(o.Peer))
+		}
 	case *engine.Send:
 		a.send(o.Peer, o.Msg)
 	case *engine.Emit:

@@ -2,6 +2,7 @@ package zyre_test
 
 import (
 	"context"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -543,5 +544,95 @@ func TestSimStuckPeerUnresponsive(t *testing.T) {
 		}
 		recB.WaitForEvent(t, "shout after", isShout("G", "welcome back"))
 		t.Logf("b: %d messages received, %d dropped with the old connection", b.Stats().MessagesReceived, b.Stats().MessagesSuperseded)
+	})
+}
+
+// dialRecorder is a node's network that keeps the connections it dials,
+// so that a test can break one.
+type dialRecorder struct {
+	*simnet.Host
+	mu     sync.Mutex
+	dialed []net.Conn
+}
+
+func (d *dialRecorder) Dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, error) {
+	c, err := d.Host.Dial(ctx, raddr)
+	if err == nil {
+		d.mu.Lock()
+		d.dialed = append(d.dialed, c)
+		d.mu.Unlock()
+	}
+	return c, err
+}
+
+// A session ends on both sides. b's application has stopped reading, so
+// a's HELLO waits in b's mailbox, unseen, while b's HELLO has reached a
+// (a has entered b, b has not entered a). a's connection to b breaks: a
+// drops b, and on b's next beacon starts a new session, whose connection
+// takes over from the old one at b, with the HELLO that waited. If b did
+// not learn that the session ended, b would take a's new HELLO as the
+// first, and a would wait for ever for a HELLO from b that its old
+// session already spent. Dropping b, a closes b's connection to it, so b
+// drops a too and sends a fresh HELLO: a enters b again even before b's
+// application reads, and when it does, they talk.
+func TestSimSessionEndsOnBothSides(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(14)
+		t.Cleanup(func() { nw.Close() })
+		b := startSimNodes(t, nw, 1, zyre.Config{EventQueueLen: 1, EventQueueBytes: 64 << 10})[0]
+		// c fills b's event queue and then its mailbox queue.
+		cAddr := zyretest.HostAddr(2)
+		c, err := zyre.New(&zyre.Config{Network: nw.Host(cAddr), Interface: cAddr.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		zyretest.Record(c).WaitForEvent(t, "ENTER b", isEnter(b.ID()))
+		for {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			err := c.Whisper(ctx, b.ID(), make([]byte, 16<<10))
+			cancel()
+			if err != nil {
+				break
+			}
+		}
+		aAddr := zyretest.HostAddr(3)
+		aNet := &dialRecorder{Host: nw.Host(aAddr)}
+		a, err := zyre.New(&zyre.Config{Network: aNet, Interface: aAddr.String()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		recA := zyretest.Record(a)
+		recA.WaitForEvent(t, "ENTER b", isEnter(b.ID()))
+		settle(time.Second)
+		bEndpoint := strings.TrimPrefix(b.Endpoint(), "tcp://")
+		aNet.mu.Lock()
+		for _, conn := range aNet.dialed {
+			if conn.RemoteAddr().String() == bEndpoint {
+				conn.Close()
+			}
+		}
+		aNet.mu.Unlock()
+		recA.WaitFor(t, time.Minute, "b back", func(evs []zyre.Event) bool {
+			return count(evs, isExit(b.ID())) == 1 && count(evs, isEnter(b.ID())) == 2
+		})
+		// b's application reads again.
+		recB := zyretest.Record(b)
+		recB.WaitFor(t, time.Minute, "a entered", func(evs []zyre.Event) bool { return count(evs, isEnter(a.ID())) > 0 })
+		if err := a.Whisper(context.Background(), b.ID(), []byte("to b")); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Whisper(context.Background(), a.ID(), []byte("to a")); err != nil {
+			t.Fatal(err)
+		}
+		recB.WaitForEvent(t, "whisper from a", isWhisper("to b"))
+		recA.WaitForEvent(t, "whisper from b", isWhisper("to a"))
 	})
 }

@@ -155,8 +155,16 @@ type Send struct {
 	Msg  zre.Message
 }
 
-// Disconnect closes our outbound connection to a peer.
-type Disconnect struct{ Peer zre.UUID }
+// Disconnect closes our outbound connection to a peer. With Inbound it
+// also closes the peer's connection to us, so that the peer ends the
+// session too and both sides start the next one with a fresh HELLO:
+// otherwise a peer that does not know the session ended keeps using it,
+// and its HELLO, spent on the old session, never comes again. Inbound is
+// false when the peer's connection to us carries its new session.
+type Disconnect struct {
+	Peer    zre.UUID
+	Inbound bool
+}
 
 // Emit delivers an event to the application (output as *Emit).
 type Emit struct{ Event Event }

@@ -191,7 +191,7 @@ func (e *Engine) step(now mono, in Input, out []Output) []Output {
 			if in.Err != nil {
 				reason += ": " + in.Err.Error()
 			}
-			out = e.remove(p, reason, out)
+			out = e.remove(p, reason, true, out)
 		}
 		return out
 	case Unresponsive:
@@ -202,7 +202,7 @@ func (e *Engine) step(now mono, in Input, out []Output) []Output {
 				reason = "unresponsive"
 			}
 			e.log.LogAttrs(e.ctx, slog.LevelWarn, "peer unresponsive", peerAttr(p.id), slog.String("reason", reason))
-			out = e.remove(p, reason, out)
+			out = e.remove(p, reason, true, out)
 		}
 		return out
 	case JoinGroup:
@@ -363,7 +363,7 @@ func (e *Engine) onBeacon(now mono, in BeaconIn, out []Output) []Output {
 			e.counters.BeaconsIgnored++
 			return out
 		}
-		return e.remove(p, "beacon port 0", out)
+		return e.remove(p, "beacon port 0", true, out)
 	}
 	ap := netip.AddrPortFrom(in.From.Unmap(), b.Port)
 	if p != nil && (p.ap == ap || p.ready && !p.beaconed) {
@@ -426,14 +426,14 @@ func (e *Engine) require(now mono, id zre.UUID, endpoint string, key []byte, out
 			e.refresh(p, now)
 			return out, p
 		}
-		out = e.remove(p, "endpoint changed to "+endpoint, out)
+		out = e.remove(p, "endpoint changed to "+endpoint, false, out)
 	}
 	if endpoint == e.cfg.Endpoint {
 		e.log.LogAttrs(e.ctx, slog.LevelWarn, "peer claims our own endpoint: ignored", peerAttr(id), slog.String("endpoint", endpoint))
 		return out, nil
 	}
 	if q := e.byEndpoint[endpoint]; q != nil {
-		out = e.remove(q, "replaced at same endpoint", out)
+		out = e.remove(q, "replaced at same endpoint", true, out)
 	}
 	p := &peer{id: id, endpoint: endpoint, publicKey: key, seen: now}
 	if rest, ok := strings.CutPrefix(endpoint, "tcp://"); ok {
@@ -510,7 +510,7 @@ func (e *Engine) onMessage(now mono, from zre.UUID, m zre.Message, out []Output)
 	case *zre.Ping:
 		out = e.send(p, &zre.PingOK{}, out)
 	case *zre.Goodbye:
-		out = e.remove(p, "goodbye", out)
+		out = e.remove(p, "goodbye", true, out)
 	}
 	// PING-OK, ELECT, LEADER and unknown kinds: sequence and liveness only.
 	return out
@@ -522,7 +522,7 @@ func (e *Engine) onMessage(now mono, from zre.UUID, m zre.Message, out []Output)
 func (e *Engine) onHello(now mono, from zre.UUID, h *zre.Hello, out []Output) []Output {
 	p := e.peers[from]
 	if p != nil && p.ready {
-		out = e.remove(p, "new HELLO", out)
+		out = e.remove(p, "new HELLO", false, out)
 		p = nil
 	}
 	if p == nil {
@@ -596,7 +596,7 @@ func (e *Engine) accept(now mono, p *peer, cmd zre.Command, seq uint16, out []Ou
 		e.counters.SequenceGaps++
 		e.log.LogAttrs(e.ctx, slog.LevelWarn, "sequence gap: messages lost, peer dropped", peerAttr(p.id),
 			slog.String("cmd", cmd.String()), slog.Int("expected", int(want)), slog.Int("got", int(seq)))
-		return e.remove(p, "sequence gap", out), false
+		return e.remove(p, "sequence gap", true, out), false
 	}
 	p.recvSeq = seq
 	e.refresh(p, now)
@@ -715,7 +715,7 @@ func (e *Engine) tick(now mono, out []Output) []Output {
 			} else {
 				e.counters.PeersNeverReady++
 			}
-			out = e.remove(p, "expired", out)
+			out = e.remove(p, "expired", true, out)
 			continue
 		}
 		if p.ready && !p.evasive && now >= p.seen+e.evasive {
@@ -794,8 +794,11 @@ func (e *Engine) mono(now time.Time) mono {
 // Peers and groups
 
 // remove forgets a peer: EXIT (if it was ready; always its last event),
-// out of every group without LEAVE events, then Disconnect.
-func (e *Engine) remove(p *peer, reason string, out []Output) []Output {
+// out of every group without LEAVE events, then Disconnect. inbound asks
+// to close the peer's connection to us as well (Disconnect.Inbound): not
+// when that connection may carry the peer's new session (a new HELLO, or
+// the peer at another endpoint).
+func (e *Engine) remove(p *peer, reason string, inbound bool, out []Output) []Output {
 	if p.ready {
 		if e.log.Enabled(e.ctx, slog.LevelInfo) {
 			e.log.LogAttrs(e.ctx, slog.LevelInfo, "peer exited", peerAttr(p.id), slog.String("name", p.name), slog.String("reason", reason))
@@ -818,7 +821,7 @@ func (e *Engine) remove(p *peer, reason string, out []Output) []Output {
 		e.sorted = slices.Delete(e.sorted, i, i+1)
 	}
 	e.timers.remove(p.heapIdx)
-	return append(out, Disconnect{Peer: p.id})
+	return append(out, Disconnect{Peer: p.id, Inbound: inbound})
 }
 
 // addMember adds p to a group; false if it already was a member.

@@ -119,7 +119,7 @@ func TestLifecycleEvasiveSilentExpired(t *testing.T) {
 	expect(t, h.at(6*time.Second), "SILENT p2")
 	wantDeadline(30 * time.Second)
 	expect(t, h.at(30*time.Second-1))
-	expect(t, h.at(30*time.Second), "EXIT p2 (expired)", "disconnect p2")
+	expect(t, h.at(30*time.Second), "EXIT p2 (expired)", "disconnect p2 both")
 	if c := h.e.Counters(); c.PeersExpired != 1 || c.PeersNeverReady != 0 {
 		t.Errorf("PeersExpired = %d, PeersNeverReady = %d, want 1 and 0", c.PeersExpired, c.PeersNeverReady)
 	}
@@ -190,7 +190,7 @@ func TestEvasiveOncePerTransition(t *testing.T) {
 	expect(t, h.at(10500*time.Millisecond), "send p2 PING#3", "EVASIVE p2")
 	expect(t, h.at(11500*time.Millisecond), "SILENT p2")
 	expect(t, h.at(35500*time.Millisecond-1))
-	expect(t, h.at(35500*time.Millisecond), "EXIT p2 (expired)", "disconnect p2")
+	expect(t, h.at(35500*time.Millisecond), "EXIT p2 (expired)", "disconnect p2 both")
 }
 
 func TestBeaconsAndActivityRefreshLiveness(t *testing.T) {
@@ -222,7 +222,7 @@ func TestBeaconPortZero(t *testing.T) {
 	h := newHarness(t, nil)
 	r := newRemote(2)
 	h.enter(r, "g")
-	expect(t, h.step(r.leaving()), "EXIT p2 (beacon port 0)", "disconnect p2")
+	expect(t, h.step(r.leaving()), "EXIT p2 (beacon port 0)", "disconnect p2 both")
 	if len(h.e.Peers()) != 0 || h.e.PeersByGroup("g") != nil || len(h.e.PeerGroups()) != 0 {
 		t.Fatalf("peer left behind")
 	}
@@ -234,14 +234,14 @@ func TestBeaconPortZero(t *testing.T) {
 	// A not-ready peer leaving: removed without EXIT.
 	r4 := newRemote(4)
 	h.step(r4.beacon())
-	expect(t, h.step(r4.leaving()), "disconnect p4")
+	expect(t, h.step(r4.leaving()), "disconnect p4 both")
 }
 
 func TestGoodbye(t *testing.T) {
 	h := newHarness(t, nil)
 	r := newRemote(2)
 	h.enter(r, "g")
-	expect(t, h.step(r.msg(&zre.Goodbye{})), "EXIT p2 (goodbye)", "disconnect p2")
+	expect(t, h.step(r.msg(&zre.Goodbye{})), "EXIT p2 (goodbye)", "disconnect p2 both")
 	if len(h.e.Peers()) != 0 || len(h.e.PeerGroups()) != 0 {
 		t.Fatalf("peer left behind")
 	}
@@ -313,7 +313,7 @@ func TestSequenceGap(t *testing.T) {
 	h.enter(r, "g")
 	expect(t, h.step(r.whisper("one")), `WHISPER p2 ["one"]`)
 	r.seq++ // a message lost on the way
-	expect(t, h.step(r.whisper("three")), "EXIT p2 (sequence gap)", "disconnect p2")
+	expect(t, h.step(r.whisper("three")), "EXIT p2 (sequence gap)", "disconnect p2 both")
 	if c := h.e.Counters(); c.SequenceGaps != 1 {
 		t.Fatalf("SequenceGaps = %d", c.SequenceGaps)
 	}
@@ -324,7 +324,7 @@ func TestSequenceGap(t *testing.T) {
 	h.enter(r)
 	h.step(r.whisper("a"))
 	r.seq--
-	expect(t, h.step(r.whisper("again")), "EXIT p2 (sequence gap)", "disconnect p2")
+	expect(t, h.step(r.whisper("again")), "EXIT p2 (sequence gap)", "disconnect p2 both")
 }
 
 func TestIncomingSequenceWraps(t *testing.T) {
@@ -387,7 +387,7 @@ func TestBadMessage(t *testing.T) {
 	// From an unknown peer: counted only.
 	expect(t, h.step(BadMessage{From: uid(9), Err: &zre.Error{Command: zre.CmdShout, Sequence: 9, Err: zre.ErrTruncated}}))
 	// A malformed message with the wrong sequence: gap.
-	expect(t, h.step(bad(zre.CmdShout, r.seq+2)), "EXIT p2 (sequence gap)", "disconnect p2")
+	expect(t, h.step(bad(zre.CmdShout, r.seq+2)), "EXIT p2 (sequence gap)", "disconnect p2 both")
 	if c := h.e.Counters(); c.BadMessages != 7 || c.SequenceGaps != 1 {
 		t.Fatalf("counters %+v", c)
 	}
@@ -406,7 +406,7 @@ func TestMessagesBeforeHelloDropped(t *testing.T) {
 	}
 	// The dropped messages did not refresh it: it expires 30 s after
 	// discovery, silently (it never entered).
-	expect(t, h.at(30*time.Second), "disconnect p2")
+	expect(t, h.at(30*time.Second), "disconnect p2 both")
 	if c := h.e.Counters(); c.PeersExpired != 0 || c.PeersNeverReady != 1 {
 		t.Fatalf("PeersExpired = %d, PeersNeverReady = %d, want 0 and 1", c.PeersExpired, c.PeersNeverReady)
 	}
@@ -447,7 +447,7 @@ func TestRestartedPeerAtSameEndpoint(t *testing.T) {
 	restarted.id = uid(3) // new process, new UUID, same address and port
 	expect(t, h.step(restarted.beacon()),
 		"EXIT p2 (replaced at same endpoint)",
-		"disconnect p2",
+		"disconnect p2 both",
 		"connect p3 tcp://10.0.0.2:49152",
 		"send p3 HELLO#1 "+helloSelf)
 	ps := h.e.Peers()
@@ -464,7 +464,7 @@ func TestRestartedPeerAtSameEndpoint(t *testing.T) {
 	again.id = uid(4)
 	expect(t, h.step(again.hello()),
 		"EXIT p3 (replaced at same endpoint)",
-		"disconnect p3",
+		"disconnect p3 both",
 		"connect p4 tcp://10.0.0.2:49152",
 		"send p4 HELLO#1 "+helloSelf,
 		"ENTER p4 node2 tcp://10.0.0.2:49152")
@@ -640,10 +640,10 @@ func TestConnLostAndUnresponsive(t *testing.T) {
 	h.enter(r3)
 	h.step(r4.beacon())
 	expect(t, h.step(ConnLost{Peer: r2.id, Err: errors.New("connection reset")}),
-		"EXIT p2 (connection lost: connection reset)", "disconnect p2")
+		"EXIT p2 (connection lost: connection reset)", "disconnect p2 both")
 	expect(t, h.step(Unresponsive{Peer: r3.id, Reason: "outbox full for 30s"}),
-		"EXIT p3 (outbox full for 30s)", "disconnect p3")
-	expect(t, h.step(ConnLost{Peer: r4.id}), "disconnect p4")
+		"EXIT p3 (outbox full for 30s)", "disconnect p3 both")
+	expect(t, h.step(ConnLost{Peer: r4.id}), "disconnect p4 both")
 	expect(t, h.step(ConnLost{Peer: r4.id}))
 	expect(t, h.step(Unresponsive{Peer: uid(9)}))
 	if c := h.e.Counters(); c.PeersUnresponsive != 1 {

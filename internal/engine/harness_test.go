@@ -234,6 +234,9 @@ func showOne(o Output) string {
 		}
 		return s
 	case Disconnect:
+		if o.Inbound {
+			return "disconnect " + label(o.Peer) + " both"
+		}
 		return "disconnect " + label(o.Peer)
 	case SendBeacon:
 		return fmt.Sprintf("beacon %d", o.Port)

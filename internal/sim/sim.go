@@ -502,6 +502,13 @@ func (s *Sim) perform(nd *node, o engine.Output) {
 		s.stats.Disconnects++
 		s.dropHeld(nd.idx, ref.node, "disconnect")
 		s.tr.peer(s.now, nd.idx, "disconnect", ref.node)
+		if o.Inbound {
+			// Closing the peer's connection to nd: where the close can
+			// reach it, the peer learns one latency later (ConnLost).
+			if p := s.nodes[ref.node]; p.up && p.side == nd.side {
+				s.push(event{at: s.now + int64(s.link.Latency), kind: evLost, node: p.idx, aux: nd.idx, gen: p.gen})
+			}
+		}
 	case *engine.Send:
 		s.send(nd, o.Peer, o.Msg)
 	case *engine.Emit:
