@@ -22,7 +22,10 @@
 // messages written to a broken connection may be lost, so rather than
 // reconnect and leave the peer to find a sequence gap later, the session
 // ends, and the peer's next beacon (or gossip republish) starts a new one
-// (EXIT, then ENTER).
+// (EXIT, then ENTER). A session ends on both sides: a node that drops a
+// peer for any of these reasons also closes the peer's connection to it,
+// so that the peer drops it too and both start the next session with a
+// fresh HELLO.
 //
 // # Lifecycle
 //
