@@ -53,7 +53,7 @@ type outbox struct {
 	flushing bool          // stop once the queue is empty (or the flush deadline passes)
 	lostErr  error         // why the connection broke; the outbox is closed
 	conn     *zmtp.Conn    // the writer's connection, for close to interrupt it
-	room     chan struct{} // closed when the writer empties q
+	room     chan struct{} // closed when the outbox is no longer full
 	sig      chan struct{}
 	cancel   context.CancelFunc
 	ctx      context.Context
