@@ -586,3 +586,50 @@ func TestLoopbackShutdownWhileSending(t *testing.T) {
 	}
 	t.Logf("accepted per sender: %v", accepted)
 }
+
+// Over real TCP: a peer whose application stops reading fills the kernel's
+// buffers and then the sender's outbox, whose writer blocks in write. After
+// ExpiredTimeout (3 s here) with nothing written the sender drops the peer
+// as unresponsive, and its blocked Whisper returns instead of waiting for
+// ever.
+func TestLoopbackStuckPeerUnresponsive(t *testing.T) {
+	port := loopbackPort()
+	sender, err := zyre.New(loopbackConfig(port, "tx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stuck, err := zyre.New(func() *zyre.Config { c := loopbackConfig(port, "rx"); c.EventQueueLen = 4; return c }())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*zyre.Node{sender, stuck} {
+		if err := n.Start(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		defer n.Close()
+	}
+	rec := record(sender) // stuck's events are never read
+	t.Cleanup(func() { sender.Close(); rec.Wait() })
+	rec.WaitFor(t, waitBound, "ENTER", has(isEnter(stuck.ID())))
+	payload := make([]byte, 256<<10)
+	ctx, cancel := context.WithTimeout(t.Context(), waitBound)
+	defer cancel()
+	sent := 0
+	for ; ; sent++ {
+		if err := sender.Whisper(ctx, stuck.ID(), payload); err != nil {
+			if !errors.Is(err, zyre.ErrUnknownPeer) {
+				t.Fatalf("after %d whispers: %v", sent, err)
+			}
+			break
+		}
+	}
+	rec.WaitFor(t, waitBound, "EXIT unresponsive", has(func(ev zyre.Event) bool {
+		e, ok := ev.(zyre.ExitEvent)
+		return ok && e.Peer == stuck.ID() && strings.HasPrefix(e.Reason, "unresponsive")
+	}))
+	st := sender.Stats()
+	t.Logf("%d whispers of 256 KiB accepted; %d unsent", sent, st.MessagesUnsent)
+	if st.PeersUnresponsive == 0 || st.MessagesUnsent == 0 {
+		t.Errorf("stats %+v", st)
+	}
+}
