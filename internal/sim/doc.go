@@ -21,6 +21,8 @@
 //   - Connect opens the stream from the node to the node at the endpoint;
 //     Disconnect closes it. Messages already on the wire are still
 //     delivered (a graceful close); data held by a partition is dropped.
+//     With Inbound, the peer on the same partition side gets ConnLost one
+//     latency later, as its outbox would when we close its connection.
 //   - Send: the message is encoded (Append) and parsed again on delivery
 //     (zre.ParseFrames), so every message crosses the real codec; a parse
 //     failure is delivered as engine.BadMessage. Content frames are copied
