@@ -33,10 +33,9 @@ const (
 
 // lostState is a link's record of its broken connection.
 type lostState struct {
-	at       time.Time // when the actor learned of it; zero: connection fine
-	seen     uint64    // bytes received from the peer at the last check
-	quiet    time.Time // since when seen has not moved
-	inClosed bool      // the peer's connection to our mailbox ended, notice seen
+	at    time.Time // when the actor learned of it; zero: connection fine
+	seen  uint64    // bytes received from the peer at the last check
+	quiet time.Time // since when seen has not moved
 }
 
 // onLost handles the signal of outboxes whose connection broke.
@@ -54,16 +53,12 @@ func (a *actor) onLost() {
 // closeNotice handles the mailbox's notice that a peer's connection to us
 // ended; everything it carried has been received before it.
 func (a *actor) closeNotice(id []byte) {
+	a.mbox.r.NoticeDone(id)
 	if len(id) != 17 || id[0] != 1 {
 		return
 	}
 	peer := zre.UUID(id[1:])
-	l := a.links[peer]
-	if l == nil {
-		return
-	}
-	l.lost.inClosed = true
-	if !l.lost.at.IsZero() {
+	if l := a.links[peer]; l != nil && !l.lost.at.IsZero() {
 		a.settleLost(peer, l, time.Now())
 	}
 }
@@ -71,7 +66,8 @@ func (a *actor) closeNotice(id []byte) {
 // settleLost tells the engine about the broken connection of l once the
 // peer's traffic has been seen (see above).
 func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) {
-	n, open := a.mbox.r.BytesReceived(mailboxID(peer))
+	id := mailboxID(peer)
+	n, open := a.mbox.r.BytesReceived(id)
 	if n != l.lost.seen {
 		l.lost.seen, l.lost.quiet = n, now
 	}
@@ -82,8 +78,11 @@ func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) {
 		done = true
 	case !open:
 		// Its connection ended: its notice follows its last message in
-		// the mailbox queue (Router.NotifyClose).
-		done = l.lost.inClosed
+		// the mailbox queue (Router.NotifyClose). Once no notice of it is
+		// pending, everything its connections sent has been seen; the
+		// notice of an older connection, handled earlier, does not count
+		// for a newer one whose messages still wait behind its own.
+		done = !a.mbox.r.NoticePending(id)
 	case a.paused:
 		// We are not reading the mailbox, so nothing arrives: wait for
 		// the application rather than take that for quiet.

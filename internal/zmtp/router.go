@@ -55,7 +55,9 @@ type RouterConfig struct {
 	// established connection ends, after the last message read from it,
 	// so that the receiver knows everything it sent has been seen. No
 	// notice is queued for a connection that a newer one took over, nor
-	// once the Router is closed.
+	// once the Router is closed. The receiver acknowledges each notice it
+	// has handled with NoticeDone; NoticePending tells whether one of an
+	// identity is still on its way.
 	NotifyClose bool
 }
 
@@ -90,7 +92,8 @@ type Router struct {
 	qmu          sync.Mutex
 	ring         []Message
 	head, n      int
-	bytes        int64 // sum of the queued messages' sizes
+	bytes        int64          // sum of the queued messages' sizes
+	notices      map[string]int // close notices due, queued or not yet acknowledged, by identity (lock order: cmu, then qmu)
 	recvIdle     bool
 	recvWake     chan struct{} // capacity 1
 	spaceWaiters int
@@ -209,12 +212,25 @@ func (r *Router) serve(nc net.Conn) {
 	}
 	r.cmu.Lock()
 	current := r.conns[string(rc.id)] == rc
+	notify := current && r.cfg.NotifyClose
+	if notify {
+		// Due before the connection stops being current, so that a
+		// receiver always finds it open or its notice pending.
+		r.qmu.Lock()
+		if r.notices == nil {
+			r.notices = make(map[string]int)
+		}
+		r.notices[string(rc.id)]++
+		r.qmu.Unlock()
+	}
 	if current {
 		delete(r.conns, string(rc.id))
 	}
 	r.cmu.Unlock()
-	if current && r.cfg.NotifyClose {
-		r.push(rc, []Message{{Identity: rc.id}})
+	if notify {
+		if r.push(rc, []Message{{Identity: rc.id}}) != nil {
+			r.NoticeDone(rc.id)
+		}
 	}
 	r.unknown.Add(c.Stats().UnknownCommands)
 	if routine(err) {
@@ -430,6 +446,27 @@ func (r *Router) RecvBatch(ctx context.Context, dst []Message) ([]Message, error
 	}
 	r.qmu.Unlock()
 	return dst, nil
+}
+
+// NoticeDone acknowledges a close notice (RouterConfig.NotifyClose) of
+// this identity: the receiver has handled it and everything before it.
+func (r *Router) NoticeDone(identity []byte) {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	if n := r.notices[string(identity)]; n > 1 {
+		r.notices[string(identity)] = n - 1
+	} else {
+		delete(r.notices, string(identity))
+	}
+}
+
+// NoticePending reports whether a close notice of this identity has been
+// queued and not yet acknowledged (NoticeDone): some connection of it
+// ended and the receiver has not yet seen all it sent.
+func (r *Router) NoticePending(identity []byte) bool {
+	r.qmu.Lock()
+	defer r.qmu.Unlock()
+	return r.notices[string(identity)] > 0
 }
 
 // Release hands the frames of received messages back for reuse once the

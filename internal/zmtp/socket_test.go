@@ -736,6 +736,14 @@ func TestRouterNotifyClose(t *testing.T) {
 	if m := recvTimeout(t, r); m.Frames != nil || !bytes.Equal(m.Identity, id) {
 		t.Fatalf("got %q from %x, want the close notice", m.Frames, m.Identity)
 	}
+	// The notice stays pending until acknowledged.
+	if _, open := r.BytesReceived(id); open || !r.NoticePending(id) {
+		t.Fatalf("after the notice: open %v, pending %v", open, r.NoticePending(id))
+	}
+	r.NoticeDone(id)
+	if r.NoticePending(id) {
+		t.Fatal("notice pending after NoticeDone")
+	}
 	// A connection that writes 100 messages and closes at once: all of
 	// them come before its notice.
 	nc, err := net.Dial("tcp", r.Addr().String())
@@ -758,6 +766,10 @@ func TestRouterNotifyClose(t *testing.T) {
 	for i := range 100 {
 		if m := recvTimeout(t, r); m.Frames == nil || string(m.Frames[0]) != fmt.Sprint(i) {
 			t.Fatalf("message %d: got %q", i, m.Frames)
+		}
+		// Whenever the connection is gone, its notice is due.
+		if _, open := r.BytesReceived(id); !open && !r.NoticePending(id) {
+			t.Fatalf("after message %d: connection gone, no notice pending", i)
 		}
 	}
 	m := recvTimeout(t, r)
