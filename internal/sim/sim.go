@@ -503,11 +503,7 @@ func (s *Sim) perform(nd *node, o engine.Output) {
 		s.dropHeld(nd.idx, ref.node, "disconnect")
 		s.tr.peer(s.now, nd.idx, "disconnect", ref.node)
 		if o.Inbound {
-			// Closing the peer's connection to nd: where the close can
-			// reach it, the peer learns one latency later (ConnLost).
-			if p := s.nodes[ref.node]; p.up && p.side == nd.side {
-				s.push(event{at: s.now + int64(s.link.Latency), kind: evLost, node: p.idx, aux: nd.idx, gen: p.gen})
-			}
+			s.closedBy(s.nodes[ref.node], nd)
 		}
 	case *engine.Send:
 		s.send(nd, o.Peer, o.Msg)
@@ -1085,12 +1081,20 @@ func (s *Sim) Kill(i int) error {
 	s.tr.event(s.now, nd.idx, "kill", "")
 	s.down(nd, true)
 	for _, o := range s.nodes {
-		if o == nd || !o.up || o.side != nd.side || int(nd.idx) >= len(o.streams) || !o.streams[nd.idx].open {
-			continue
+		if o != nd && int(nd.idx) < len(o.streams) && o.streams[nd.idx].open {
+			s.closedBy(o, nd)
 		}
-		s.push(event{at: s.now + int64(s.link.Latency), kind: evLost, node: o.idx, aux: nd.idx, gen: o.gen})
 	}
 	return nil
+}
+
+// closedBy closes o's stream to nd from nd's side: if o is up and on nd's
+// side of any partition, it learns one link latency later that the
+// connection broke (ConnLost; ignored then if the stream is gone).
+func (s *Sim) closedBy(o, nd *node) {
+	if o.up && o.side == nd.side {
+		s.push(event{at: s.now + int64(s.link.Latency), kind: evLost, node: o.idx, aux: nd.idx, gen: o.gen})
+	}
 }
 
 func (s *Sim) down(nd *node, crash bool) {
