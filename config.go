@@ -106,8 +106,9 @@ type Config struct {
 	// Default EvasiveTimeout + 1 s.
 	SilentTimeout time.Duration
 	// ExpiredTimeout is the silence after which a peer is removed with an
-	// ExitEvent; also how long a peer's outbox may stay full with nothing
-	// written before the peer is removed as unresponsive. Default 30 s.
+	// ExitEvent; also how long a peer's outbox may stay full with not one
+	// byte written to the peer before it is removed as unresponsive.
+	// Default 30 s.
 	ExpiredTimeout time.Duration
 
 	// EventQueueLen bounds the queue of data events (WHISPER, SHOUT) the

@@ -62,12 +62,15 @@
 //
 // Whisper and Shout wait only while a receiving peer's outbox is full
 // (OutboxLen messages or OutboxBytes), until their context ends. A peer
-// whose outbox stays full with nothing written to it for ExpiredTimeout
-// takes nothing at all: it is removed as unresponsive (an ExitEvent whose
-// reason says so, Stats.PeersUnresponsive), so that it cannot hold up
-// Shout to its groups for ever; its next beacon starts a new session. Join, Leave and the queries (Peers, Peer,
-// PeersByGroup, OwnGroups, PeerGroups) round-trip to the node's goroutine
-// and take a context too. ID, Name, Endpoint and Stats never block.
+// whose outbox stays full while not one byte goes out to it for
+// ExpiredTimeout takes nothing at all: it is removed as unresponsive (an
+// ExitEvent whose reason says so, Stats.PeersUnresponsive), so that it
+// cannot hold up Shout to its groups for ever; its next beacon starts a
+// new session. A long message on a slow link is progress, not a stall: it
+// goes out in pieces, and each one counts. Join, Leave and the queries
+// (Peers, Peer, PeersByGroup, OwnGroups, PeerGroups) round-trip to the
+// node's goroutine and take a context too. ID, Name, Endpoint and Stats
+// never block.
 //
 // # Gossip: discovery beyond the broadcast domain
 //

@@ -1,6 +1,7 @@
 package zyre_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -545,6 +546,94 @@ func TestSimStuckPeerUnresponsive(t *testing.T) {
 		recB.WaitForEvent(t, "shout after", isShout("G", "welcome back"))
 		t.Logf("b: %d messages received, %d dropped with the old connection", b.Stats().MessagesReceived, b.Stats().MessagesSuperseded)
 	})
+}
+
+// A long message on a slow link is not a stuck peer. a's link to b takes
+// 64 KiB a second, so each 2 MiB whisper takes 32 s to go out, longer
+// than the 10 s expiry, with a's outbox full all the while. The writer
+// hands the message to the connection in pieces and each one counts as
+// progress, so b is never found unresponsive and both messages arrive.
+func TestSimSlowLinkLongMessage(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(15)
+		t.Cleanup(func() { nw.Close() })
+		cfg := zyre.Config{EvasiveTimeout: 3 * time.Second, ExpiredTimeout: 10 * time.Second, OutboxBytes: 1 << 20}
+		b := startSimNodes(t, nw, 1, cfg)[0]
+		aAddr := zyretest.HostAddr(1)
+		cfg.Network, cfg.Interface = &slowDialer{Host: nw.Host(aAddr), rate: 64 << 10}, aAddr.String()
+		a, err := zyre.New(&cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Start(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		recA, recB := zyretest.Record(a), zyretest.Record(b)
+		recA.WaitForEvent(t, "ENTER b", isEnter(b.ID()))
+		start := time.Now()
+		for i := range 2 {
+			msg := bytes.Repeat([]byte{byte('x' + i)}, 2<<20)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			err := a.Whisper(ctx, b.ID(), msg)
+			cancel()
+			if err != nil {
+				t.Fatalf("whisper %d: %v", i, err)
+			}
+		}
+		recB.WaitFor(t, 2*time.Minute, "both whispers", func(evs []zyre.Event) bool {
+			return count(evs, func(ev zyre.Event) bool { _, ok := ev.(zyre.WhisperEvent); return ok }) == 2
+		})
+		t.Logf("two 2 MiB whispers took %v", time.Since(start))
+		i := 0
+		for _, ev := range recB.Events() {
+			if w, ok := ev.(zyre.WhisperEvent); ok {
+				if !bytes.Equal(w.Frames[0], bytes.Repeat([]byte{byte('x' + i)}, 2<<20)) {
+					t.Errorf("whisper %d arrived damaged", i)
+				}
+				i++
+			}
+		}
+		if st := a.Stats(); st.PeersUnresponsive != 0 || recA.Count(isExit(b.ID())) != 0 {
+			t.Errorf("b dropped while its messages were going out: %d unresponsive, stats %+v", st.PeersUnresponsive, st)
+		}
+	})
+}
+
+// slowDialer is a node's network whose dialed connections take rate bytes
+// a second: each Write waits for its bytes' time first.
+type slowDialer struct {
+	*simnet.Host
+	rate int
+}
+
+func (d *slowDialer) Dial(ctx context.Context, raddr netip.AddrPort) (net.Conn, error) {
+	c, err := d.Host.Dial(ctx, raddr)
+	if err != nil {
+		return nil, err
+	}
+	return &slowConn{Conn: c, rate: d.rate, done: make(chan struct{})}, nil
+}
+
+type slowConn struct {
+	net.Conn
+	rate int
+	once sync.Once
+	done chan struct{}
+}
+
+func (c *slowConn) Write(p []byte) (int, error) {
+	select {
+	case <-time.After(time.Duration(len(p)) * time.Second / time.Duration(c.rate)):
+	case <-c.done:
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *slowConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return c.Conn.Close()
 }
 
 // dialRecorder is a node's network that keeps the connections it dials,

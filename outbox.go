@@ -39,7 +39,6 @@ type outbox struct {
 	fullBytes int64
 	fulls     *atomic.Int32
 	unsent    *atomic.Uint64 // Stats.MessagesUnsent
-	sent      atomic.Uint64  // messages written to a connection (checkStalls)
 
 	// lostC is signalled when the connection breaks (see connLost).
 	lostC chan<- struct{}
@@ -173,6 +172,18 @@ func (o *outbox) close() {
 	case o.sig <- struct{}{}:
 	default:
 	}
+}
+
+// progress returns the bytes written to the peer's connection so far
+// (checkStalls): it moves on while a long message goes out, in pieces.
+func (o *outbox) progress() uint64 {
+	o.mu.Lock()
+	c := o.conn
+	o.mu.Unlock()
+	if c == nil {
+		return 0
+	}
+	return c.Stats().BytesWritten
 }
 
 // closeFlush stops the outbox once what is queued has been written, or
@@ -311,7 +322,6 @@ func (o *outbox) run() {
 				break
 			}
 			sent++
-			o.sent.Add(1)
 		}
 		if err == nil {
 			if err = conn.Flush(); err != nil {

@@ -15,14 +15,15 @@ import (
 // the endpoint it advertised cannot be reached) would hold those callers,
 // and every Shout to a group it is in, for ever, while its beacons keep
 // it alive. So when an outbox has been full and its writer has written
-// nothing for ExpiredTimeout, the peer is removed as unresponsive (RFC 36),
+// nothing for ExpiredTimeout (not a byte: a long message on a slow link
+// goes out in pieces, each of which counts), the peer is removed as unresponsive (RFC 36),
 // with an ExitEvent, Stats.PeersUnresponsive and a warning; what was
 // queued for it is counted in Stats.MessagesUnsent. Its next beacon starts
 // a new session.
 
 // stallState is a link's record of a full outbox.
 type stallState struct {
-	sent  uint64    // the outbox's messages written when first seen full
+	sent  uint64    // bytes written to the connection when first seen full
 	since time.Time // zero: not full at the last check
 }
 
@@ -37,7 +38,7 @@ func (a *actor) checkStalls(now time.Time) {
 			l.stall = stallState{}
 			continue
 		}
-		sent := l.out.sent.Load()
+		sent := l.out.progress()
 		if l.stall.since.IsZero() || sent != l.stall.sent {
 			l.stall = stallState{sent: sent, since: now}
 			continue

@@ -17,7 +17,7 @@ type Stats struct {
 	StatusMismatches    uint64 // JOIN/LEAVE group status mismatches, resynchronised
 	PeersExpired        uint64 // peers removed by the expiry timer, with EXIT
 	PeersNeverReady     uint64 // peers heard of (beacon, gossip) that expired without completing HELLO: unreachable or refused
-	PeersUnresponsive   uint64 // peers removed because their outbox stayed full, nothing written for ExpiredTimeout
+	PeersUnresponsive   uint64 // peers removed because their outbox stayed full, not a byte written for ExpiredTimeout
 	OutboxFull          uint64 // messages not queued because a peer's outbox was full
 	ConnectionsLost     uint64 // peers dropped because our connection to them broke, as messages written to it may be lost; a beacon starts a new session
 	MessagesUnsent      uint64 // messages queued to a peer but never written: still queued when its outbox closed (the peer left or was dropped, Close, or Shutdown could not reach it), or in a write that failed (an upper bound: some may have left)

@@ -94,7 +94,9 @@ loop:
 				break loop
 			}
 			if !waited {
-				waitForGroupPeer(ctx, node, group, deadline)
+				if !waitForGroupPeer(ctx, node, group, deadline) && ctx.Err() == nil {
+					fmt.Fprintf(e.stderr, "zyre cat: no peer in %s after %v; shouting anyway\n", group, *wait)
+				}
 				waited = true
 			}
 			if err := node.Shout(ctx, group, []byte(line)); err != nil {
@@ -111,18 +113,19 @@ loop:
 }
 
 // waitForGroupPeer waits until some peer is in group, deadline passes or ctx
-// ends.
-func waitForGroupPeer(ctx context.Context, n *zyre.Node, group string, deadline time.Time) {
+// ends, and tells whether it saw one (or could not ask).
+func waitForGroupPeer(ctx context.Context, n *zyre.Node, group string, deadline time.Time) bool {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for time.Now().Before(deadline) {
 		if ids, err := n.PeersByGroup(ctx, group); err != nil || len(ids) > 0 {
-			return
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			return
+			return false
 		case <-tick.C:
 		}
 	}
+	return false
 }

@@ -140,6 +140,9 @@ func startCmd(t *testing.T, name, path string, args ...string) *proc {
 			p.cmd.Process.Kill()
 			<-p.done
 		}
+		if t.Failed() {
+			t.Logf("when the test failed:\n%s", p.dump()) // every process, not only the one a check named
+		}
 	})
 	return p
 }

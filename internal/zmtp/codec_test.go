@@ -652,6 +652,66 @@ func TestFrameWriter(t *testing.T) {
 	}
 }
 
+// A long frame reaches the writer in pieces of at most writeChunk, and
+// Written counts every byte, so a slow link shows progress.
+func TestFrameWriterPieces(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		size  int
+		codec bool
+	}{
+		{"buffered", 100, false},
+		{"direct", largeWrite, false},
+		{"one piece", writeChunk, false},
+		{"two pieces", writeChunk + 1, false},
+		{"four pieces", 3*writeChunk + 7, false},
+		{"codec small", 100, true},
+		{"codec four pieces", 3*writeChunk + 7, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var rw recordingWriter
+			w := NewFrameWriter(&rw, 0)
+			if tc.codec {
+				w.codec = &toyCodec{}
+			}
+			body := bytes.Repeat([]byte("0123456789"), tc.size/10+1)[:tc.size]
+			if err := w.WriteMessage([][]byte{[]byte("head"), body}); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			if got := uint64(rw.buf.Len()); w.Written() != got {
+				t.Errorf("Written %d, the writer took %d", w.Written(), got)
+			}
+			for i, n := range rw.calls {
+				if n > writeChunk {
+					t.Errorf("write %d of %d bytes, more than %d", i, n, writeChunk)
+				}
+			}
+			r := NewFrameReader(&rw.buf, 0, -1)
+			if tc.codec {
+				r.setCodec(&toyCodec{})
+			}
+			msg, _, err := r.ReadMessage()
+			if err != nil || len(msg) != 2 || string(msg[0]) != "head" || !bytes.Equal(msg[1], body) {
+				t.Fatalf("read back: %d frames, err %v", len(msg), err)
+			}
+		})
+	}
+}
+
+// recordingWriter keeps what it is given and the size of each call.
+type recordingWriter struct {
+	buf   bytes.Buffer
+	calls []int
+}
+
+func (w *recordingWriter) Write(p []byte) (int, error) {
+	w.calls = append(w.calls, len(p))
+	return w.buf.Write(p)
+}
+
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, errors.New("boom") }

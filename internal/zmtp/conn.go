@@ -621,6 +621,7 @@ func (c *Conn) LocalAddr() net.Addr { return c.nc.LocalAddr() }
 // ConnStats are counters of one connection.
 type ConnStats struct {
 	BytesRead       uint64 // bytes received, greeting included
+	BytesWritten    uint64 // bytes sent after the handshake
 	PingsReceived   uint64 // PING commands answered
 	UnknownCommands uint64 // commands ignored after the handshake
 }
@@ -629,6 +630,7 @@ type ConnStats struct {
 func (c *Conn) Stats() ConnStats {
 	return ConnStats{
 		BytesRead:       c.cnt.n.Load(),
+		BytesWritten:    c.w.Written(),
 		PingsReceived:   c.pings.Load(),
 		UnknownCommands: c.unknown.Load(),
 	}

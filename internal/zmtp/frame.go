@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync/atomic"
 )
 
 // Flags is the flags byte of a frame.
@@ -136,18 +137,24 @@ const DefaultBufferSize = 64 << 10
 // the connection supports it) instead of copying it into its buffer.
 const largeWrite = 16 << 10
 
+// writeChunk is the most FrameWriter hands to the underlying writer in one
+// call, so that Written moves on while a long frame goes out over a slow
+// link (a 256 KiB piece takes 20 s at 100 kbit/s).
+const writeChunk = 256 << 10
+
 // FrameWriter encodes frames into a buffer and writes the buffer to the
 // underlying writer when it fills up or on Flush. Large bodies bypass the
 // buffer. After a write error every method returns that error.
-// A FrameWriter is not safe for concurrent use.
+// A FrameWriter is not safe for concurrent use, except Written.
 type FrameWriter struct {
-	w     io.Writer
-	buf   []byte // pending bytes
-	size  int    // buffer size: flush when buf reaches it
-	codec FrameCodec
-	err   error
-	vec   [2][]byte
-	bufs  net.Buffers
+	w       io.Writer
+	buf     []byte // pending bytes
+	size    int    // buffer size: flush when buf reaches it
+	codec   FrameCodec
+	err     error
+	vec     [2][]byte
+	bufs    net.Buffers
+	written atomic.Uint64
 }
 
 // NewFrameWriter returns a FrameWriter over w with a buffer of size bytes
@@ -158,6 +165,11 @@ func NewFrameWriter(w io.Writer, size int) *FrameWriter {
 	}
 	return &FrameWriter{w: w, buf: make([]byte, 0, size), size: size}
 }
+
+// Written returns the number of bytes the underlying writer has taken so
+// far. Other goroutines may call it, to see whether a blocked write makes
+// progress.
+func (w *FrameWriter) Written() uint64 { return w.written.Load() }
 
 // Buffered returns the number of bytes waiting for Flush.
 func (w *FrameWriter) Buffered() int { return len(w.buf) }
@@ -220,17 +232,41 @@ func (w *FrameWriter) writeEncoded(flags Flags, body []byte) error {
 	return nil
 }
 
-// writeWithBody writes the buffered bytes followed by body.
+// writeWithBody writes the buffered bytes followed by body: the first
+// piece together with the buffer (one writev where the connection
+// supports it), the rest in pieces of writeChunk.
 func (w *FrameWriter) writeWithBody(body []byte) error {
-	w.vec[0], w.vec[1] = w.buf, body
+	first := body[:min(len(body), writeChunk)]
+	w.vec[0], w.vec[1] = w.buf, first
 	w.bufs = w.vec[:]
-	_, err := w.bufs.WriteTo(w.w)
+	n, err := w.bufs.WriteTo(w.w)
+	w.written.Add(uint64(n))
 	w.vec[0], w.vec[1] = nil, nil
 	w.buf = w.buf[:0]
+	if err == nil {
+		err = w.write(body[len(first):])
+	}
 	if err != nil {
 		w.err = err
 	}
 	return err
+}
+
+// write hands p to the underlying writer in pieces of at most
+// writeChunk, counting what it takes.
+func (w *FrameWriter) write(p []byte) error {
+	for len(p) > 0 {
+		n, err := w.w.Write(p[:min(len(p), writeChunk)])
+		w.written.Add(uint64(n))
+		if err == nil && n == 0 {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	return nil
 }
 
 // WriteMessage buffers a multipart message: every frame but the last gets
@@ -288,7 +324,7 @@ func (w *FrameWriter) Flush() error {
 }
 
 func (w *FrameWriter) flushBuf() error {
-	_, err := w.w.Write(w.buf)
+	err := w.write(w.buf)
 	w.buf = w.buf[:0]
 	if err != nil {
 		w.err = err
