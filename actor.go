@@ -26,12 +26,9 @@ type actor struct {
 	eng *engine.Engine
 
 	endpoint string
-	ifc      iface
-	bcastTo  netip.AddrPort
-	groupsTo []*net.UDPAddr // Config.BeaconGroups on the beacon port
+	ifc      iface          // where the mailbox binds (DualStack: the side peers are told)
+	beacons  []beaconSocket // one per address family beaconed on
 
-	beaconPC  net.PacketConn // receive socket (unspecified address, shared port)
-	sendPC    net.PacketConn // send socket, bound to the interface address
 	beaconC   chan engine.BeaconIn
 	lostC     chan struct{}     // an outbox's connection broke (outbox.connLost)
 	lostTimer <-chan time.Time  // re-checks broken connections (armLost)
@@ -104,17 +101,22 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		bind, _ = parseEndpoint(cfg.Endpoint)
 	}
 	needIface := !cfg.DisableBeacon || cfg.Endpoint == ""
+	var ifcs []iface
 	if needIface {
-		ifc, err := resolveInterface(cfg.Interface, cfg.IPv6, custom)
-		if err != nil {
+		var err error
+		if ifcs, err = resolveInterfaces(cfg.Interface, cfg.IPv6, cfg.DualStack, custom); err != nil {
 			return nil, err
 		}
-		a.ifc = ifc
-		if cfg.Endpoint == "" {
-			bind = netip.AddrPortFrom(ifc.Addr, 0) // a link-local address keeps its zone
+		a.ifc = ifcs[0]
+	}
+	binds := []netip.Addr{bind.Addr()}
+	if cfg.Endpoint == "" {
+		binds = binds[:0]
+		for _, ifc := range ifcs {
+			binds = append(binds, ifc.Addr) // a link-local address keeps its zone
 		}
 	}
-	ln, err := listenMailbox(ctx, cfg.Network, bind)
+	ln, err := listenMailbox(ctx, cfg.Network, bind.Port(), binds)
 	if err != nil {
 		return nil, fmt.Errorf("zyre: mailbox: %w", err)
 	}
@@ -128,39 +130,24 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 	}
 
 	if !cfg.DisableBeacon {
-		var any netip.Addr
-		if a.ifc.Addr.Is6() {
-			any = netip.IPv6Unspecified()
-		} else {
-			any = netip.IPv4Unspecified()
-		}
-		pc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(any, uint16(cfg.BeaconPort)))
-		if err != nil {
-			ln.Close()
-			return nil, fmt.Errorf("zyre: beacon port %d: %w", cfg.BeaconPort, err)
-		}
-		a.beaconPC = pc
-		spc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(a.ifc.Addr, 0))
-		if err != nil {
-			pc.Close()
-			ln.Close()
-			return nil, fmt.Errorf("zyre: beacon send socket: %w", err)
-		}
-		a.sendPC = spc
-		a.bcastTo = netip.AddrPortFrom(a.ifc.Broadcast, uint16(cfg.BeaconPort))
-		if a.ifc.Addr.Is6() {
-			if err := joinMulticast(pc, a.ifc); err != nil {
-				a.log.Warn("IPv6 multicast join failed", "err", err)
-			}
-		}
-		for _, g := range cfg.BeaconGroups {
-			if err := joinGroup4(pc, spc, a.ifc.Addr, g); err != nil {
-				pc.Close()
-				spc.Close()
+		for _, ifc := range ifcs {
+			bs, err := openBeacon(ctx, cfg, ifc, a.log)
+			if err != nil {
+				a.closeSockets()
 				ln.Close()
-				return nil, fmt.Errorf("zyre: beacon group %s: %w", g, err)
+				return nil, err
 			}
-			a.groupsTo = append(a.groupsTo, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g, uint16(cfg.BeaconPort))))
+			a.beacons = append(a.beacons, bs)
+		}
+	}
+	altEndpoint := "" // DualStack: the mailbox's other side (engine.Config.AltEndpoint)
+	if len(ifcs) == 2 && cfg.AdvertisedEndpoint == "" {
+		altEndpoint = formatEndpoint(netip.AddrPortFrom(ifcs[1].Addr.WithZone(""), laddr.Port()))
+	}
+	linkZone := ""
+	for _, ifc := range ifcs {
+		if z := ifc.Addr.Zone(); z != "" {
+			linkZone = z
 		}
 	}
 
@@ -178,7 +165,8 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		Headers:        headerList(cfg.Headers),
 		Groups:         cfg.Groups,
 		Endpoint:       advertised,
-		LinkZone:       a.ifc.Addr.Zone(),
+		AltEndpoint:    altEndpoint,
+		LinkZone:       linkZone,
 		Port:           laddr.Port(),
 		BeaconVersion:  a.beaconVersion(),
 		PublicKey:      a.publicKey(),
@@ -202,21 +190,40 @@ func newActor(ctx context.Context, n *Node) (*actor, error) {
 		}
 	}
 	a.timer = time.NewTimer(0)
-	if a.beaconPC != nil {
-		a.wg.Go(func() { a.beaconLoop(a.beaconPC) })
+	for _, bs := range a.beacons {
+		a.wg.Go(func() { a.beaconLoop(bs.recv) })
 	}
 	a.log.Info("node started", "endpoint", a.endpoint, "interface", a.ifc.Name)
 	return a, nil
 }
 
-func listenMailbox(ctx context.Context, nw Network, bind netip.AddrPort) (net.Listener, error) {
-	if bind.Port() != 0 {
-		return nw.Listen(ctx, bind)
+// listenMailbox binds the mailbox on each address (two for DualStack) at
+// port, or when port is 0, at the first port from 49152 up that is free
+// on all of them, as RFC 36 and czmq do.
+func listenMailbox(ctx context.Context, nw Network, port uint16, addrs []netip.Addr) (net.Listener, error) {
+	listen := func(port uint16) (net.Listener, error) {
+		var lns []net.Listener
+		for _, a := range addrs {
+			ln, err := nw.Listen(ctx, netip.AddrPortFrom(a, port))
+			if err != nil {
+				for _, l := range lns {
+					l.Close()
+				}
+				return nil, err
+			}
+			lns = append(lns, ln)
+		}
+		if len(lns) == 2 {
+			return newDualListener(lns[0], lns[1]), nil
+		}
+		return lns[0], nil
 	}
-	// RFC 36 and czmq: the first free port from 49152 up.
+	if port != 0 {
+		return listen(port)
+	}
 	var lastErr error
-	for port := 49152; port <= 65535; port++ {
-		ln, err := nw.Listen(ctx, netip.AddrPortFrom(bind.Addr(), uint16(port)))
+	for p := 49152; p <= 65535; p++ {
+		ln, err := listen(uint16(p))
 		if err == nil {
 			return ln, nil
 		}
@@ -226,6 +233,47 @@ func listenMailbox(ctx context.Context, nw Network, bind netip.AddrPort) (net.Li
 		}
 	}
 	return nil, lastErr
+}
+
+// beaconSocket is the beacon I/O of one address family.
+type beaconSocket struct {
+	recv   net.PacketConn // unspecified address, shared beacon port
+	send   net.PacketConn // bound to the interface address
+	to     *net.UDPAddr   // broadcast (or ff02::1) on the beacon port
+	groups []*net.UDPAddr // Config.BeaconGroups on the beacon port (IPv4)
+}
+
+// openBeacon opens the beacon sockets for ifc.
+func openBeacon(ctx context.Context, cfg *Config, ifc iface, log *slog.Logger) (beaconSocket, error) {
+	any := netip.IPv4Unspecified()
+	if ifc.Addr.Is6() {
+		any = netip.IPv6Unspecified()
+	}
+	pc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(any, uint16(cfg.BeaconPort)))
+	if err != nil {
+		return beaconSocket{}, fmt.Errorf("zyre: beacon port %d: %w", cfg.BeaconPort, err)
+	}
+	spc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(ifc.Addr, 0))
+	if err != nil {
+		pc.Close()
+		return beaconSocket{}, fmt.Errorf("zyre: beacon send socket: %w", err)
+	}
+	bs := beaconSocket{recv: pc, send: spc, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(ifc.Broadcast, uint16(cfg.BeaconPort)))}
+	if ifc.Addr.Is6() {
+		if err := joinMulticast(pc, ifc); err != nil {
+			log.Warn("IPv6 multicast join failed", "err", err)
+		}
+		return bs, nil
+	}
+	for _, g := range cfg.BeaconGroups {
+		if err := joinGroup4(pc, spc, ifc.Addr, g); err != nil {
+			pc.Close()
+			spc.Close()
+			return beaconSocket{}, fmt.Errorf("zyre: beacon group %s: %w", g, err)
+		}
+		bs.groups = append(bs.groups, net.UDPAddrFromAddrPort(netip.AddrPortFrom(g, uint16(cfg.BeaconPort))))
+	}
+	return bs, nil
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {
@@ -461,19 +509,21 @@ func (a *actor) perform(o engine.Output) {
 }
 
 func (a *actor) sendBeacon(port uint16) {
-	if a.sendPC == nil {
+	if len(a.beacons) == 0 {
 		return
 	}
 	b := beacon.Beacon{Version: a.beaconVersion(), ID: zre.UUID(a.n.id), Port: port, PublicKey: a.publicKey()}
 	a.beaconBuf = b.Append(a.beaconBuf[:0])
-	if _, err := a.sendPC.WriteTo(a.beaconBuf, net.UDPAddrFromAddrPort(a.bcastTo)); err != nil {
-		a.badBeacons.note(a.log, "beacon send failed", "err", err, "to", a.bcastTo.String())
-		return
-	}
-	a.n.stats.beaconsSent.Add(1)
-	for _, to := range a.groupsTo {
-		if _, err := a.sendPC.WriteTo(a.beaconBuf, to); err != nil {
-			a.badBeacons.note(a.log, "beacon send to group failed", "err", err, "to", to.String())
+	for _, bs := range a.beacons {
+		if _, err := bs.send.WriteTo(a.beaconBuf, bs.to); err != nil {
+			a.badBeacons.note(a.log, "beacon send failed", "err", err, "to", bs.to.String())
+			continue
+		}
+		a.n.stats.beaconsSent.Add(1)
+		for _, to := range bs.groups {
+			if _, err := bs.send.WriteTo(a.beaconBuf, to); err != nil {
+				a.badBeacons.note(a.log, "beacon send to group failed", "err", err, "to", to.String())
+			}
 		}
 	}
 }
@@ -663,8 +713,8 @@ func (a *actor) stop(polite bool) {
 	}
 	a.timer.Stop()
 	a.mbox.close()
-	if a.beaconPC != nil {
-		a.beaconPC.Close() // ends the beacon reader; the send socket stays for the port-0 beacon
+	for _, bs := range a.beacons {
+		bs.recv.Close() // ends the beacon reader; the send socket stays for the port-0 beacon
 	}
 	// Outboxes still flushing (GOODBYE) get flushTimeout at most, or less
 	// if Close is called meanwhile (Shutdown's context ended).
@@ -786,10 +836,8 @@ func (a *actor) pruneClosing() {
 }
 
 func (a *actor) closeSockets() {
-	if a.beaconPC != nil {
-		a.beaconPC.Close()
-	}
-	if a.sendPC != nil {
-		a.sendPC.Close()
+	for _, bs := range a.beacons {
+		bs.recv.Close()
+		bs.send.Close()
 	}
 }

@@ -47,6 +47,16 @@ type Config struct {
 	// address: the mailbox then binds to it with the interface as zone,
 	// and peers' link-local endpoints are reached through this interface.
 	IPv6 bool
+	// DualStack beacons over IPv4 broadcast and IPv6 multicast (ff02::1)
+	// together, with the mailbox on the interface's IPv4 and IPv6
+	// addresses (one port), so that IPv4-only, IPv6-only and dual-stack
+	// peers all find the node; a dual-stack peer heard over both is one
+	// peer. Peers are told the IPv4 endpoint (in HELLO and gossip), or the
+	// IPv6 one when IPv6 is set too. Interface is then an interface name,
+	// one of its addresses or empty (the automatic choice, which must have
+	// an IPv6 address too); with a custom Network it is the two addresses,
+	// "IPV4,IPV6". Endpoint must be empty. Off by default.
+	DualStack bool
 	// BeaconPort is the UDP discovery port. Default 5670.
 	BeaconPort int
 	// BeaconInterval is the time between beacons. Default 1 s.
@@ -239,6 +249,12 @@ func (c *Config) validate() error {
 		if !g.Is4() || !g.IsMulticast() {
 			return bad("BeaconGroups", "not an IPv4 multicast address: "+g.String())
 		}
+	}
+	if len(c.BeaconGroups) > 0 && c.IPv6 && !c.DualStack {
+		return bad("BeaconGroups", "IPv4 multicast groups need IPv4 beacons (IPv6 is set, DualStack is not)")
+	}
+	if c.DualStack && c.Endpoint != "" {
+		return bad("Endpoint", "must be empty with DualStack, which binds the mailbox on both addresses (AdvertisedEndpoint may be set)")
 	}
 	if c.BeaconInterval < 0 {
 		return bad("BeaconInterval", "negative")

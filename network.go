@@ -2,11 +2,13 @@ package zyre
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Network is what a Node needs from the network: UDP-like datagrams for
@@ -143,6 +145,108 @@ func resolveInterface(spec string, ipv6, custom bool) (iface, error) {
 	}
 	return iface{}, fmt.Errorf("%w: %q", ErrNoInterface, spec)
 }
+
+// resolveInterfaces resolves the interfaces the node beacons on: one, or
+// with dualStack its IPv4 and IPv6 sides, the one peers are told first
+// (IPv4 unless ipv6). With a custom Network and dualStack, spec is
+// "IPV4,IPV6".
+func resolveInterfaces(spec string, ipv6, dualStack, custom bool) ([]iface, error) {
+	if !dualStack {
+		ifc, err := resolveInterface(spec, ipv6, custom)
+		return []iface{ifc}, err
+	}
+	var v4, v6 iface
+	var err error
+	if custom {
+		s4, s6, ok := strings.Cut(spec, ",")
+		a4, err4 := netip.ParseAddr(s4)
+		a6, err6 := netip.ParseAddr(s6)
+		if !ok || err4 != nil || err6 != nil || !a4.Unmap().Is4() || !a6.Is6() || a6.Is4In6() {
+			return nil, fmt.Errorf("%w: %q: with a custom Network and DualStack, Interface must be an IPv4 and an IPv6 address, \"10.0.0.1,fd00::1\"", ErrNoInterface, spec)
+		}
+		v4, _ = resolveInterface(s4, false, true)
+		v6, _ = resolveInterface(s6, true, true)
+	} else if a, perr := netip.ParseAddr(spec); perr == nil && a.Is6() && !a.Is4In6() {
+		// An IPv6 address names the interface: its IPv4 side by name.
+		if v6, err = resolveInterface(spec, true, false); err == nil {
+			v4, err = resolveInterface(v6.Name, false, false)
+		}
+	} else if v4, err = resolveInterface(spec, false, false); err == nil {
+		v6, err = resolveInterface(v4.Name, true, false)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("DualStack: %w", err)
+	}
+	if ipv6 {
+		return []iface{v6, v4}, nil
+	}
+	return []iface{v4, v6}, nil
+}
+
+// dualListener is the mailbox's listener on two addresses (a dual-stack
+// node's IPv4 and IPv6 sides, one port): Accept takes from either. It owns
+// one accepting goroutine per listener; Close stops them.
+type dualListener struct {
+	lns  [2]net.Listener
+	got  chan accepted
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+}
+
+type accepted struct {
+	c   net.Conn
+	err error
+}
+
+func newDualListener(a, b net.Listener) *dualListener {
+	d := &dualListener{lns: [2]net.Listener{a, b}, got: make(chan accepted), done: make(chan struct{})}
+	for _, ln := range d.lns {
+		d.wg.Go(func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil && errors.Is(err, net.ErrClosed) {
+					return
+				}
+				// Errors go to the caller (the Router backs off on
+				// them); the unbuffered hand-off paces retries.
+				select {
+				case d.got <- accepted{c, err}:
+				case <-d.done:
+					if c != nil {
+						c.Close()
+					}
+					return
+				}
+			}
+		})
+	}
+	return d
+}
+
+// Accept returns the next connection to either address.
+func (d *dualListener) Accept() (net.Conn, error) {
+	select {
+	case a := <-d.got:
+		return a.c, a.err
+	case <-d.done:
+		return nil, net.ErrClosed
+	}
+}
+
+// Close closes both listeners and waits for the accepting goroutines.
+func (d *dualListener) Close() error {
+	var err error
+	d.once.Do(func() {
+		close(d.done)
+		err = errors.Join(d.lns[0].Close(), d.lns[1].Close())
+		d.wg.Wait()
+	})
+	return err
+}
+
+// Addr is the first listener's address (the endpoint peers are told).
+func (d *dualListener) Addr() net.Addr { return d.lns[0].Addr() }
 
 func directedBroadcast(a netip.Addr, ones int) netip.Addr {
 	b := a.As4()

@@ -136,6 +136,28 @@ func makeSubnets(t *testing.T) subnets {
 	return s
 }
 
+// expectEnters waits until p has seen every one of rs ENTER, in any order.
+func expectEnters(p *proc, rs ...event) {
+	p.t.Helper()
+	want := map[string]bool{}
+	var names []string
+	for _, r := range rs {
+		if countEvents(p, "ENTER", r.Peer) == 0 {
+			want[r.Peer] = true
+			names = append(names, r.Name)
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	p.expectEvent("ENTER of "+strings.Join(names, ", "), func(ev event) bool {
+		if ev.Type == "ENTER" {
+			delete(want, ev.Peer)
+		}
+		return len(want) == 0
+	})
+}
+
 // inNetns starts zyre in namespace ns.
 func inNetns(t *testing.T, ns, name string, args ...string) *proc {
 	t.Helper()
@@ -159,27 +181,7 @@ func TestNetnsSubnets(t *testing.T) {
 		srv.expect("listening", func(l string) bool { return strings.HasPrefix(l, "listening ") })
 		return srv
 	}
-	// enter waits until p has seen every one of rs ENTER, in any order.
-	enter := func(p *proc, rs ...event) {
-		t.Helper()
-		want := map[string]bool{}
-		var names []string
-		for _, r := range rs {
-			if countEvents(p, "ENTER", r.Peer) == 0 {
-				want[r.Peer] = true
-				names = append(names, r.Name)
-			}
-		}
-		if len(want) == 0 {
-			return
-		}
-		p.expectEvent("ENTER of "+strings.Join(names, ", "), func(ev event) bool {
-			if ev.Type == "ENTER" {
-				delete(want, ev.Peer)
-			}
-			return len(want) == 0
-		})
-	}
+	enter := func(p *proc, rs ...event) { t.Helper(); expectEnters(p, rs...) }
 
 	srv := startServer()
 	a1, ra1 := node(s.a, "a1")
@@ -381,4 +383,118 @@ func testNetnsIPv6(t *testing.T, ula bool) {
 			t.Errorf("%s exit code %d\n%s", p.name, code, p.dump())
 		}
 	}
+}
+
+// Dual-stack nodes on a link with IPv4 and IPv6 addresses, for real: a
+// dual-stack node meets IPv4-only, IPv6-only and dual-stack peers, each
+// once (beacons of both families do not make a peer flap), and each pair
+// talks in a family both have; the IPv4-only and the IPv6-only node never
+// meet. d2 tells peers its IPv6 endpoint (--ipv6), d1 its IPv4 one.
+//
+//	ns da  veth0 10.202.0.1/24 fd00:202::1/64 ── veth0 10.202.0.2/24 fd00:202::2/64  ns db
+//	       (d1)                                     (d2, v4, v6)
+func TestNetnsDualStack(t *testing.T) {
+	ns := makeNamespaces(t, "da", "db")
+	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
+	for i := range ns {
+		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
+			t.Fatalf("accept_dad: %v\n%s", err, out)
+		}
+		ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("10.202.0.%d/24", i+1), "brd", "+", "dev", "veth0")
+		ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:202::%d/64", i+1), "dev", "veth0", "nodad")
+		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
+	}
+	node := func(ns, name string, more ...string) (*proc, event) {
+		t.Helper()
+		args := append([]string{"events", "--json", "--name", name, "--iface", "veth0", "--port", "5670",
+			"--interval", "100ms", "--group", "G"}, more...)
+		p := inNetns(t, ns, name, args...)
+		return p, p.expectEvent("READY", func(ev event) bool { return ev.Type == "READY" })
+	}
+	d1, r1 := node(ns[0], "d1", "--dual-stack")
+	d2, r2 := node(ns[1], "d2", "--dual-stack", "--ipv6")
+	v4, r4 := node(ns[1], "v4")
+	v6, r6 := node(ns[1], "v6", "--ipv6")
+	for _, c := range []struct {
+		r    event
+		want string
+	}{{r1, "tcp://10.202.0.1:"}, {r2, "tcp://[fd00:202::2]:"}, {r4, "tcp://10.202.0.2:"}, {r6, "tcp://[fd00:202::2]:"}} {
+		if !strings.HasPrefix(c.r.Endpoint, c.want) {
+			t.Fatalf("%s endpoint %s, want %s...", c.r.Name, c.r.Endpoint, c.want)
+		}
+	}
+	procs, readies := []*proc{d1, d2, v4, v6}, []event{r1, r2, r4, r6}
+	sees := func(i, j int) bool { return i != j && !(i >= 2 && j >= 2) }
+	for i, p := range procs {
+		var want []event
+		for j, r := range readies {
+			if sees(i, j) {
+				want = append(want, r)
+			}
+		}
+		expectEnters(p, want...)
+	}
+	// Two seconds of beacons of both families (ten a second each).
+	time.Sleep(2 * time.Second)
+	for i, p := range procs {
+		for j, r := range readies {
+			want := 0
+			if sees(i, j) {
+				want = 1
+			}
+			if n, exits := countEvents(p, "ENTER", r.Peer), countEvents(p, "EXIT", r.Peer); n != want || exits != 0 {
+				t.Errorf("%s: %d ENTER and %d EXIT of %s, want %d and 0\n%s", p.name, n, exits, r.Name, want, p.dump())
+			}
+		}
+	}
+	// Each single-stack node knows the dual-stack ones in its family.
+	for _, c := range []struct {
+		p    *proc
+		want string
+	}{{v4, "tcp://10.202.0."}, {v6, "tcp://[fd00:202::"}} {
+		for _, r := range readies[:2] {
+			if ep := enterEndpoint(c.p, r.Peer); !strings.HasPrefix(ep, c.want) {
+				t.Errorf("%s knows %s at %q, want %s...", c.p.name, r.Name, ep, c.want)
+			}
+		}
+	}
+	// Talk: the IPv6-only node and the IPv4-only node each reach both
+	// dual-stack ones, and d1 reaches everyone.
+	shoutFrom := func(r event, text string) func(event) bool {
+		return func(ev event) bool {
+			return ev.Type == "SHOUT" && ev.Peer == r.Peer && slices.Equal(ev.Frames, []string{text})
+		}
+	}
+	v6.send("SHOUT G from v6")
+	d1.expectEvent("SHOUT from v6", shoutFrom(r6, "from v6"))
+	d2.expectEvent("SHOUT from v6", shoutFrom(r6, "from v6"))
+	v4.send("WHISPER " + r2.Peer + " from v4")
+	d2.expectEvent("WHISPER from v4", func(ev event) bool {
+		return ev.Type == "WHISPER" && ev.Peer == r4.Peer && slices.Equal(ev.Frames, []string{"from v4"})
+	})
+	d1.send("SHOUT G from d1")
+	for _, p := range []*proc{d2, v4, v6} {
+		p.expectEvent("SHOUT from d1", shoutFrom(r1, "from d1"))
+	}
+	for _, p := range procs {
+		p.stdin.Close()
+	}
+	for _, p := range procs {
+		if code := p.exitCode(); code != 0 {
+			t.Errorf("%s exit code %d\n%s", p.name, code, p.dump())
+		}
+	}
+}
+
+// enterEndpoint returns the endpoint in p's ENTER of peer, or "".
+func enterEndpoint(p *proc, peer string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.seen {
+		var ev event
+		if json.Unmarshal([]byte(l), &ev) == nil && ev.Type == "ENTER" && ev.Peer == peer {
+			return ev.Endpoint
+		}
+	}
+	return ""
 }

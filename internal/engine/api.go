@@ -25,6 +25,11 @@ type Config struct {
 	Headers  []zre.Header // sent in HELLO, in this order
 	Groups   []string     // groups joined at start (HELLO lists them; status stays 0)
 	Endpoint string       // our mailbox endpoint, sent in HELLO ("tcp://127.0.0.1:49152")
+	// AltEndpoint, for a dual-stack node, is our mailbox endpoint in the
+	// other IP family: HELLO to a peer we reach at an address of that
+	// family tells it this one, so that an IPv6-only peer is not told
+	// an IPv4 endpoint (or the reverse).
+	AltEndpoint string
 	// LinkZone, when set, is the zone (interface) given to link-local
 	// IPv6 addresses in peers' endpoints, whatever zone, if any, they
 	// came with: a link-local address is only meaningful with our own

@@ -415,20 +415,24 @@ func (e *Engine) zoned(endpoint string) string {
 }
 
 // require makes sure a peer with this id and endpoint exists: a known peer
-// at the same endpoint is refreshed; one at another endpoint is removed and
-// made again; any other peer at this endpoint (a restarted node) is removed
-// first. A new peer gets Connect and our HELLO. It returns nil when the
-// endpoint is our own.
+// at the same endpoint, or at an address of the other IP family, is
+// refreshed; one at another endpoint is removed and made again; any other
+// peer at this endpoint (a restarted node) is removed first. A new peer
+// gets Connect and our HELLO. It returns nil when the endpoint is our own.
+//
+// A dual-stack node beacons over IPv4 and IPv6 and announces one endpoint
+// in gossip: heard over the other family it is the same node, not one
+// that moved, so its session stays where it is.
 func (e *Engine) require(now mono, id zre.UUID, endpoint string, key []byte, out []Output) ([]Output, *peer) {
 	endpoint = e.zoned(endpoint)
 	if p := e.peers[id]; p != nil {
-		if p.endpoint == endpoint {
+		if p.endpoint == endpoint || otherFamily(p.ap, endpoint) {
 			e.refresh(p, now)
 			return out, p
 		}
 		out = e.remove(p, "endpoint changed to "+endpoint, false, out)
 	}
-	if endpoint == e.cfg.Endpoint {
+	if endpoint == e.cfg.Endpoint || endpoint == e.cfg.AltEndpoint && endpoint != "" {
 		e.log.LogAttrs(e.ctx, slog.LevelWarn, "peer claims our own endpoint: ignored", peerAttr(id), slog.String("endpoint", endpoint))
 		return out, nil
 	}
@@ -451,14 +455,39 @@ func (e *Engine) require(now mono, id zre.UUID, endpoint string, key []byte, out
 		e.debug("peer discovered", peerAttr(id), slog.String("endpoint", endpoint))
 	}
 	out = append(out, Connect{Peer: id, Endpoint: endpoint, PublicKey: key})
+	ours := e.cfg.Endpoint
+	if is4, ok := family(e.cfg.AltEndpoint); ok && p.ap.IsValid() && is4 == p.ap.Addr().Is4() {
+		ours = e.cfg.AltEndpoint // the family we reach the peer in
+	}
 	out = e.send(p, &zre.Hello{
-		Endpoint: e.cfg.Endpoint,
+		Endpoint: ours,
 		Groups:   e.ownGroups,
 		Status:   e.status,
 		Name:     e.cfg.Name,
 		Headers:  e.headers,
 	}, out)
 	return out, p
+}
+
+// otherFamily tells whether endpoint is a tcp:// endpoint whose address
+// is of the other IP family than ap's.
+func otherFamily(ap netip.AddrPort, endpoint string) bool {
+	is4, ok := family(endpoint)
+	return ok && ap.IsValid() && is4 != ap.Addr().Is4()
+}
+
+// family tells whether endpoint is a tcp:// endpoint with an IPv4 address
+// (is4) or an IPv6 one (ok and !is4).
+func family(endpoint string) (is4, ok bool) {
+	rest, ok := strings.CutPrefix(endpoint, "tcp://")
+	if !ok {
+		return false, false
+	}
+	ap, err := netip.ParseAddrPort(rest)
+	if err != nil {
+		return false, false
+	}
+	return ap.Addr().Unmap().Is4(), true
 }
 
 // ---------------------------------------------------------------------------

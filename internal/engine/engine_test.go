@@ -489,6 +489,59 @@ func TestPeerReappearsAtNewEndpoint(t *testing.T) {
 	}
 }
 
+// A dual-stack peer beacons over IPv4 and IPv6 and announces its IPv4
+// endpoint in HELLO and gossip: heard over either family it stays one
+// peer, in one session, at the endpoint we met it at.
+func TestDualStackPeerStays(t *testing.T) {
+	for _, first := range []string{"10.0.0.2", "fd00::2"} {
+		t.Run(first, func(t *testing.T) {
+			h := newHarness(t, nil)
+			r := newRemote(2)
+			r.ip = netip.MustParseAddr(first)
+			at := r.endpoint()
+			expect(t, h.step(r.beacon()), "connect p2 "+at, "send p2 HELLO#1 "+helloSelf)
+			v4, v6 := newRemote(2), newRemote(2)
+			v6.ip = netip.MustParseAddr("fd00::2")
+			hello := v4.hello("g") // announces its IPv4 endpoint
+			expect(t, h.step(hello), "ENTER p2 node2 "+at, "JOIN p2 g")
+			for range 3 {
+				expect(t, h.step(v4.beacon()))
+				expect(t, h.step(v6.beacon()))
+				expect(t, h.step(Discover{ID: r.id, Endpoint: v4.endpoint()}))
+				expect(t, h.step(Discover{ID: r.id, Endpoint: v6.endpoint()}))
+			}
+			if ps := h.e.Peers(); len(ps) != 1 || ps[0].Endpoint != at {
+				t.Fatalf("Peers = %+v", ps)
+			}
+			// A move within a family is still a move.
+			moved := newRemote(2)
+			moved.ip = netip.MustParseAddr(map[string]string{"10.0.0.2": "10.0.0.99", "fd00::2": "fd00::99"}[first])
+			to := moved.endpoint()
+			expect(t, h.step(moved.beacon()),
+				"EXIT p2 (endpoint changed to "+to+")",
+				"disconnect p2",
+				"connect p2 "+to,
+				"send p2 HELLO#1 "+helloSelf)
+		})
+	}
+}
+
+// A dual-stack node tells each peer its endpoint in the family it
+// reaches the peer in: an IPv6-only peer must not be told an IPv4
+// endpoint. Its other endpoint is its own too.
+func TestDualStackHelloEndpoint(t *testing.T) {
+	const alt = "tcp://[fd00::1]:49152"
+	h := newHarness(t, func(c *Config) { c.AltEndpoint = alt })
+	r4, r6 := newRemote(2), newRemote(3)
+	r6.ip = netip.MustParseAddr("fd00::3")
+	expect(t, h.step(r4.beacon()), "connect p2 tcp://10.0.0.2:49152", "send p2 HELLO#1 "+helloSelf)
+	expect(t, h.step(r6.beacon()), "connect p3 tcp://[fd00::3]:49152", "send p3 HELLO#1 "+strings.Replace(helloSelf, "tcp://10.0.0.1:49152", alt, 1))
+	expect(t, h.step(Discover{ID: uid(9), Endpoint: alt})) // our own
+	if n := len(h.e.Peers()); n != 2 {
+		t.Fatalf("%d peers", n)
+	}
+}
+
 func TestBeaconsIgnored(t *testing.T) {
 	h := newHarness(t, nil)
 	r := newRemote(2)
