@@ -2,6 +2,7 @@ package zyre_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -49,15 +50,14 @@ func TestSimDualStack(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := simnet.New(16)
 		t.Cleanup(func() { nw.Close() })
-		v4 := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
 		v6 := func(i int) netip.Addr { return netip.MustParseAddr(fmt.Sprintf("fd00::%d", i)) }
 		dual := func(i int) zyre.Config {
-			return zyre.Config{Network: dualHost{nw.Host(v4(i)), nw.Host(v6(i))}, Interface: v4(i).String() + "," + v6(i).String(), DualStack: true}
+			return zyre.Config{Network: dualHost{nw.Host(v4addr(i)), nw.Host(v6(i))}, Interface: v4addr(i).String() + "," + v6(i).String(), DualStack: true}
 		}
 		cfgs := []zyre.Config{
 			dual(1),
 			dual(2),
-			{Network: nw.Host(v4(3)), Interface: v4(3).String()},
+			{Network: nw.Host(v4addr(3)), Interface: v4addr(3).String()},
 			{Network: nw.Host(v6(4)), Interface: v6(4).String(), IPv6: true},
 		}
 		cfgs[1].IPv6 = true
@@ -142,3 +142,36 @@ func TestSimDualStack(t *testing.T) {
 		}
 	})
 }
+
+// DualStack's misconfigurations are caught by New (ConfigError) or Start
+// (ErrNoInterface), before any socket is opened.
+func TestDualStackConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		cfg   zyre.Config
+	}{
+		{"Endpoint", zyre.Config{DualStack: true, Endpoint: "tcp://127.0.0.1:0"}},
+		{"BeaconGroups", zyre.Config{IPv6: true, BeaconGroups: []netip.Addr{netip.MustParseAddr("225.25.25.25")}}},
+	} {
+		_, err := zyre.New(&tc.cfg)
+		var ce *zyre.ConfigError
+		if !errors.As(err, &ce) || ce.Field != tc.field {
+			t.Errorf("New(%+v) = %v, want a ConfigError for %s", tc.cfg, err, tc.field)
+		}
+	}
+	// With a custom Network, Interface must hold both addresses.
+	nw := simnet.New(1)
+	defer nw.Close()
+	for _, spec := range []string{"10.0.0.1", "10.0.0.1,10.0.0.2", "fd00::1,10.0.0.1", "10.0.0.1,", "10.0.0.1,::ffff:10.0.0.2"} {
+		n, err := zyre.New(&zyre.Config{Network: nw.Host(v4addr(1)), Interface: spec, DualStack: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Start(t.Context()); !errors.Is(err, zyre.ErrNoInterface) {
+			t.Errorf("Interface %q: Start = %v, want ErrNoInterface", spec, err)
+		}
+		n.Close()
+	}
+}
+
+func v4addr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
