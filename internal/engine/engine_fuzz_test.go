@@ -58,7 +58,7 @@ type fuzzEngine struct {
 
 func newFuzzEngine() *fuzzEngine {
 	cfg := Config{
-		ID: selfID, Name: "self", Endpoint: "tcp://10.0.0.1:49152", Port: 49152, BeaconVersion: 1,
+		ID: selfID, Name: "self", Endpoint: "tcp://10.0.0.1:49152", AltEndpoint: "tcp://[fd00::1]:49152", Port: 49152, BeaconVersion: 1,
 		BeaconInterval: time.Second, EvasiveTimeout: 5 * time.Second, ExpiredTimeout: 30 * time.Second,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
@@ -80,6 +80,9 @@ func (fz *fuzzEngine) input(ops []byte) (Input, []byte) {
 	k := int(arg) % fuzzPeers
 	id := uid(byte(2 + k))
 	ip := netip.AddrFrom4([4]byte{10, 0, byte(arg>>7) & 1, byte(2 + k)}) // two addresses per peer
+	if op&0x10 != 0 {
+		ip = netip.AddrFrom16([16]byte{0: 0xfd, 14: byte(arg>>7) & 1, 15: byte(2 + k)}) // and two IPv6 ones (dual stack)
+	}
 	endpoint := "tcp://" + netip.AddrPortFrom(ip, 49152).String()
 	group := fuzzGroups[int(arg>>2)%len(fuzzGroups)]
 	// Mostly the right next sequence number; sometimes any.
