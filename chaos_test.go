@@ -37,10 +37,12 @@ import (
 //
 // Odd seeds run in CURVE mode; seeds 2 and 3 modulo 4 discover through a
 // gossip server instead of beacons; seeds 4 to 7 modulo 8 mix CURVE and
-// plain nodes, which must never meet. A crashed node's address may be taken
-// by a newcomer, as a restarted device gets its address back.
+// plain nodes, which must never meet; seeds 8 to 15 modulo 16 run every
+// node dual-stack (an IPv4 and an IPv6 host each, half of them telling
+// peers their IPv6 side). A crashed node's address may be taken by a
+// newcomer, as a restarted device gets its address back.
 func TestSimChaos(t *testing.T) {
-	seeds := 8 // every mode: seed%8 picks CURVE, gossip and mixing
+	seeds := 16 // every mode: seed%16 picks CURVE, gossip, mixing and dual stack
 	if testing.Short() {
 		seeds = 2
 	}
@@ -54,7 +56,7 @@ func TestSimChaos(t *testing.T) {
 	for seed := range uint64(seeds) {
 		seed += uint64(first)
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
-			synctest.Test(t, func(t *testing.T) { runChaos(t, seed, seed%2 == 1, seed%4 >= 2, seed%8 >= 4) })
+			synctest.Test(t, func(t *testing.T) { runChaos(t, seed, seed%2 == 1, seed%4 >= 2, seed%8 >= 4, seed%16 >= 8) })
 		})
 	}
 }
@@ -88,11 +90,12 @@ type chaos struct {
 	curve  bool         // nodes run in CURVE mode
 	mixed  bool         // each node picks CURVE or plain
 	gossip string       // the gossip server's endpoint; empty: beacons
+	dual   bool         // every node dual-stack: its IPv4 host and sixOf's
 }
 
-func runChaos(t *testing.T, seed uint64, curve, gossip, mixed bool) {
+func runChaos(t *testing.T, seed uint64, curve, gossip, mixed, dual bool) {
 	c := &chaos{t: t, rng: rand.New(rand.NewPCG(seed, 0xC4A05)), net: simnet.New(seed), byID: map[zyre.PeerID]*chaosNode{},
-		curve: curve, mixed: mixed}
+		curve: curve, mixed: mixed, dual: dual}
 	defer c.net.Close()
 	if name := os.Getenv("ZYRE_CHAOS_LOG"); name != "" {
 		f, err := os.Create(name)
@@ -245,6 +248,11 @@ func (c *chaos) start(addr netip.Addr) {
 	if c.gossip != "" {
 		cfg.DisableBeacon, cfg.GossipConnect = true, []string{c.gossip}
 	}
+	if c.dual {
+		six := sixOf(addr)
+		cfg.Network, cfg.Interface = dualHost{c.net.Host(addr), c.net.Host(six)}, addr.String()+","+six.String()
+		cfg.DualStack, cfg.IPv6 = true, c.rng.IntN(2) == 0
+	}
 	curve := c.curve
 	if c.mixed {
 		curve = c.rng.IntN(2) == 0
@@ -270,6 +278,12 @@ func (c *chaos) start(addr netip.Addr) {
 		groups: map[string]bool{}, seq: map[string]int{}, accepted: map[int]map[int]bool{}}
 	c.nodes = append(c.nodes, n)
 	c.byID[node.ID()] = n
+}
+
+// sixOf is the IPv6 address of a dual-stack chaos node at IPv4 address a.
+func sixOf(a netip.Addr) netip.Addr {
+	b := a.As4()
+	return netip.AddrFrom16([16]byte{0: 0xfd, 12: b[0], 13: b[1], 14: b[2], 15: b[3]})
 }
 
 // freeAddrs returns the addresses of nodes that are gone, where no live
@@ -374,10 +388,13 @@ func (c *chaos) member(a *chaosNode, group string, join bool) {
 func (c *chaos) partition(live []*chaosNode) {
 	var left, right []netip.Addr
 	for _, n := range live {
+		side := &right
 		if c.rng.IntN(2) == 0 {
-			left = append(left, n.addr)
-		} else {
-			right = append(right, n.addr)
+			side = &left
+		}
+		*side = append(*side, n.addr)
+		if c.dual {
+			*side = append(*side, sixOf(n.addr))
 		}
 	}
 	if len(left) == 0 || len(right) == 0 {

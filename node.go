@@ -157,7 +157,10 @@ func (n *Node) ID() PeerID { return n.id }
 func (n *Node) Name() string { return n.name }
 
 // Endpoint returns the node's mailbox, e.g. "tcp://127.0.0.1:49152", once
-// Start has returned; "" before.
+// Start has returned; "" before. With Config.DualStack it is the IPv4
+// side (the IPv6 side with Config.IPv6), which gossip announces; the
+// mailbox listens at the same port on the other family's address too, and
+// each peer is told in HELLO the side of its own family.
 func (n *Node) Endpoint() string { return n.endpoint.Load().(string) }
 
 // GossipEndpoint returns where the node serves gossip to other nodes
