@@ -245,11 +245,11 @@ type beaconSocket struct {
 
 // openBeacon opens the beacon sockets for ifc.
 func openBeacon(ctx context.Context, cfg *Config, ifc iface, log *slog.Logger) (beaconSocket, error) {
-	any := netip.IPv4Unspecified()
+	unspec := netip.IPv4Unspecified()
 	if ifc.Addr.Is6() {
-		any = netip.IPv6Unspecified()
+		unspec = netip.IPv6Unspecified()
 	}
-	pc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(any, uint16(cfg.BeaconPort)))
+	pc, err := cfg.Network.ListenPacket(ctx, netip.AddrPortFrom(unspec, uint16(cfg.BeaconPort)))
 	if err != nil {
 		return beaconSocket{}, fmt.Errorf("zyre: beacon port %d: %w", cfg.BeaconPort, err)
 	}

@@ -51,8 +51,9 @@ type Config struct {
 	// together, with the mailbox on the interface's IPv4 and IPv6
 	// addresses (one port), so that IPv4-only, IPv6-only and dual-stack
 	// peers all find the node; a dual-stack peer heard over both is one
-	// peer. Peers are told the IPv4 endpoint (in HELLO and gossip), or the
-	// IPv6 one when IPv6 is set too. Interface is then an interface name,
+	// peer. HELLO tells each peer the endpoint in the family we reach it
+	// in; Node.Endpoint and gossip give the IPv4 one, or the IPv6 one when
+	// IPv6 is set too. Interface is then an interface name,
 	// one of its addresses or empty (the automatic choice, which must have
 	// an IPv6 address too); with a custom Network it is the two addresses,
 	// "IPV4,IPV6". Endpoint must be empty. Off by default.

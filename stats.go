@@ -4,7 +4,7 @@ import "sync/atomic"
 
 // Stats are a node's monotonic counters, read without stopping the node.
 type Stats struct {
-	BeaconsSent         uint64 // beacons broadcast
+	BeaconsSent         uint64 // beacons broadcast (DualStack: each family counts)
 	BeaconsReceived     uint64 // well-formed beacons received (including our own echo)
 	BeaconsBad          uint64 // malformed datagrams on the beacon port
 	BeaconsIgnored      uint64 // own beacons, other versions, port 0 of unknown peers
