@@ -136,6 +136,25 @@ func makeSubnets(t *testing.T) subnets {
 	return s
 }
 
+// waitLinkLocal waits until veth0 in each namespace has its link-local
+// IPv6 address, which the kernel adds once both ends are up.
+func waitLinkLocal(t *testing.T, namespaces ...string) {
+	t.Helper()
+	for _, ns := range namespaces {
+		deadline := time.Now().Add(waitLimit)
+		for {
+			out, _ := exec.Command("ip", "-n", ns, "-6", "addr", "show", "dev", "veth0", "scope", "link").Output()
+			if strings.Contains(string(out), "inet6 fe80::") && !strings.Contains(string(out), "tentative") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no link-local address on veth0 in %s: %s", ns, out)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}
+
 // expectEnters waits until p has seen every one of rs ENTER, in any order.
 func expectEnters(p *proc, rs ...event) {
 	p.t.Helper()
@@ -325,20 +344,7 @@ func testNetnsIPv6(t *testing.T, ula bool) {
 		}
 		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
 	}
-	// The kernel adds the link-local addresses once both ends are up.
-	for i := range ns {
-		deadline := time.Now().Add(waitLimit)
-		for {
-			out, _ := exec.Command("ip", "-n", ns[i], "-6", "addr", "show", "dev", "veth0", "scope", "link").Output()
-			if strings.Contains(string(out), "inet6 fe80::") && !strings.Contains(string(out), "tentative") {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no link-local address on veth0 in %s: %s", ns[i], out)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
+	waitLinkLocal(t, ns...)
 	var procs []*proc
 	var readies []event
 	for i, name := range []string{"v6a", "v6b"} {
@@ -389,20 +395,36 @@ func testNetnsIPv6(t *testing.T, ula bool) {
 // dual-stack node meets IPv4-only, IPv6-only and dual-stack peers, each
 // once (beacons of both families do not make a peer flap), and each pair
 // talks in a family both have; the IPv4-only and the IPv6-only node never
-// meet. d2 tells peers its IPv6 endpoint (--ipv6), d1 its IPv4 one.
+// meet. d2 tells peers its IPv6 endpoint (--ipv6), d1 its IPv4 one. The
+// IPv6 side is a unique local address, then only the link-local one.
 //
-//	ns da  veth0 10.202.0.1/24 fd00:202::1/64 ── veth0 10.202.0.2/24 fd00:202::2/64  ns db
-//	       (d1)                                     (d2, v4, v6)
+//	ns da  veth0 10.202.0.1/24 [fd00:202::1/64] ── veth0 10.202.0.2/24 [fd00:202::2/64]  ns db
+//	       (d1)                                       (d2, v4, v6)
 func TestNetnsDualStack(t *testing.T) {
-	ns := makeNamespaces(t, "da", "db")
+	for _, ula := range []bool{true, false} {
+		name := map[bool]string{true: "unique-local", false: "link-local"}[ula]
+		t.Run(name, func(t *testing.T) { testNetnsDualStack(t, ula) })
+	}
+}
+
+func testNetnsDualStack(t *testing.T, ula bool) {
+	suffix := map[bool]string{true: "u", false: "l"}[ula]
+	ns := makeNamespaces(t, "da"+suffix, "db"+suffix)
 	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
 	for i := range ns {
 		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
 			t.Fatalf("accept_dad: %v\n%s", err, out)
 		}
 		ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("10.202.0.%d/24", i+1), "brd", "+", "dev", "veth0")
-		ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:202::%d/64", i+1), "dev", "veth0", "nodad")
+		if ula {
+			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:202::%d/64", i+1), "dev", "veth0", "nodad")
+		}
 		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
+	}
+	waitLinkLocal(t, ns...)
+	six := "tcp://[fd00:202::"
+	if !ula {
+		six = "tcp://[fe80::"
 	}
 	node := func(ns, name string, more ...string) (*proc, event) {
 		t.Helper()
@@ -418,8 +440,8 @@ func TestNetnsDualStack(t *testing.T) {
 	for _, c := range []struct {
 		r    event
 		want string
-	}{{r1, "tcp://10.202.0.1:"}, {r2, "tcp://[fd00:202::2]:"}, {r4, "tcp://10.202.0.2:"}, {r6, "tcp://[fd00:202::2]:"}} {
-		if !strings.HasPrefix(c.r.Endpoint, c.want) {
+	}{{r1, "tcp://10.202.0.1:"}, {r2, six}, {r4, "tcp://10.202.0.2:"}, {r6, six}} {
+		if !strings.HasPrefix(c.r.Endpoint, c.want) || strings.Contains(c.r.Endpoint, "%") {
 			t.Fatalf("%s endpoint %s, want %s...", c.r.Name, c.r.Endpoint, c.want)
 		}
 	}
@@ -451,7 +473,7 @@ func TestNetnsDualStack(t *testing.T) {
 	for _, c := range []struct {
 		p    *proc
 		want string
-	}{{v4, "tcp://10.202.0."}, {v6, "tcp://[fd00:202::"}} {
+	}{{v4, "tcp://10.202.0."}, {v6, six}} {
 		for _, r := range readies[:2] {
 			if ep := enterEndpoint(c.p, r.Peer); !strings.HasPrefix(ep, c.want) {
 				t.Errorf("%s knows %s at %q, want %s...", c.p.name, r.Name, ep, c.want)
