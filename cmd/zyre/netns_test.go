@@ -136,6 +136,41 @@ func makeSubnets(t *testing.T) subnets {
 	return s
 }
 
+// forIPv6Kinds runs test with unique local IPv6 addresses, then with only
+// the link-local ones.
+func forIPv6Kinds(t *testing.T, test func(t *testing.T, ula bool)) {
+	for _, ula := range []bool{true, false} {
+		name := map[bool]string{true: "unique-local", false: "link-local"}[ula]
+		t.Run(name, func(t *testing.T) { test(t, ula) })
+	}
+}
+
+// makeLink makes two namespaces (named after prefix) joined by a veth pair,
+// veth0 on both sides, with addresses v4 + "1" and v4 + "2" (/24; none if
+// v4 is empty) and, when ula, v6 + "1" and v6 + "2" (/64), besides the
+// link-local ones. Duplicate address detection is off, so addresses are
+// usable at once.
+func makeLink(t *testing.T, prefix string, ula bool, v4, v6 string) []string {
+	t.Helper()
+	suffix := map[bool]string{true: "u", false: "l"}[ula]
+	ns := makeNamespaces(t, prefix+"a"+suffix, prefix+"b"+suffix)
+	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
+	for i := range ns {
+		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
+			t.Fatalf("accept_dad: %v\n%s", err, out)
+		}
+		if v4 != "" {
+			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("%s%d/24", v4, i+1), "brd", "+", "dev", "veth0")
+		}
+		if ula {
+			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("%s%d/64", v6, i+1), "dev", "veth0", "nodad")
+		}
+		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
+	}
+	waitLinkLocal(t, ns...)
+	return ns
+}
+
 // waitLinkLocal waits until veth0 in each namespace has its link-local
 // IPv6 address, which the kernel adds once both ends are up.
 func waitLinkLocal(t *testing.T, namespaces ...string) {
@@ -325,26 +360,11 @@ func TestNetnsSubnets(t *testing.T) {
 //
 //	ns 6a  veth0 [fd00:201::1/64] ── veth0 [fd00:201::2/64]  ns 6b
 func TestNetnsIPv6(t *testing.T) {
-	for _, ula := range []bool{true, false} {
-		name := map[bool]string{true: "unique-local", false: "link-local"}[ula]
-		t.Run(name, func(t *testing.T) { testNetnsIPv6(t, ula) })
-	}
+	forIPv6Kinds(t, testNetnsIPv6)
 }
 
 func testNetnsIPv6(t *testing.T, ula bool) {
-	suffix := map[bool]string{true: "u", false: "l"}[ula]
-	ns := makeNamespaces(t, "6a"+suffix, "6b"+suffix)
-	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
-	for i := range ns {
-		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
-			t.Fatalf("accept_dad: %v\n%s", err, out)
-		}
-		if ula {
-			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:201::%d/64", i+1), "dev", "veth0", "nodad")
-		}
-		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
-	}
-	waitLinkLocal(t, ns...)
+	ns := makeLink(t, "6", ula, "", "fd00:201::")
 	var procs []*proc
 	var readies []event
 	for i, name := range []string{"v6a", "v6b"} {
@@ -401,27 +421,11 @@ func testNetnsIPv6(t *testing.T, ula bool) {
 //	ns da  veth0 10.202.0.1/24 [fd00:202::1/64] ── veth0 10.202.0.2/24 [fd00:202::2/64]  ns db
 //	       (d1)                                       (d2, v4, v6)
 func TestNetnsDualStack(t *testing.T) {
-	for _, ula := range []bool{true, false} {
-		name := map[bool]string{true: "unique-local", false: "link-local"}[ula]
-		t.Run(name, func(t *testing.T) { testNetnsDualStack(t, ula) })
-	}
+	forIPv6Kinds(t, testNetnsDualStack)
 }
 
 func testNetnsDualStack(t *testing.T, ula bool) {
-	suffix := map[bool]string{true: "u", false: "l"}[ula]
-	ns := makeNamespaces(t, "da"+suffix, "db"+suffix)
-	ip(t, "link", "add", "veth0", "netns", ns[0], "type", "veth", "peer", "name", "veth0", "netns", ns[1])
-	for i := range ns {
-		if out, err := exec.Command("ip", "netns", "exec", ns[i], "sh", "-c", "echo 0 > /proc/sys/net/ipv6/conf/veth0/accept_dad").CombinedOutput(); err != nil {
-			t.Fatalf("accept_dad: %v\n%s", err, out)
-		}
-		ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("10.202.0.%d/24", i+1), "brd", "+", "dev", "veth0")
-		if ula {
-			ip(t, "-n", ns[i], "addr", "add", fmt.Sprintf("fd00:202::%d/64", i+1), "dev", "veth0", "nodad")
-		}
-		ip(t, "-n", ns[i], "link", "set", "veth0", "up")
-	}
-	waitLinkLocal(t, ns...)
+	ns := makeLink(t, "d", ula, "10.202.0.", "fd00:202::")
 	six := "tcp://[fd00:202::"
 	if !ula {
 		six = "tcp://[fe80::"
