@@ -67,33 +67,51 @@ func waitEvent(b testing.TB, n *zyre.Node, pred func(zyre.Event) bool) zyre.Even
 // BenchmarkWhisper measures one-way whisper throughput between two nodes.
 func BenchmarkWhisper(b *testing.B) {
 	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, false) })
+		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, false, false) })
+	}
+}
+
+// BenchmarkWhisperRelease is BenchmarkWhisper with the receiver handing
+// each message back with Node.Release.
+func BenchmarkWhisperRelease(b *testing.B) {
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, false, true) })
 	}
 }
 
 // BenchmarkShout measures one-way shout throughput to a group of one peer.
 func BenchmarkShout(b *testing.B) {
 	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, true) })
+		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, true, false) })
 	}
 }
 
 // BenchmarkWhisperCurve is BenchmarkWhisper with both nodes in CURVE mode.
 func BenchmarkWhisperCurve(b *testing.B) {
 	for _, sz := range sizes {
-		b.Run(sz.name, func(b *testing.B) {
-			benchOneWay(b, sz.n, false, func(c *zyre.Config) {
-				k, err := zyre.GenerateKeyPair()
-				if err != nil {
-					b.Fatal(err)
-				}
-				c.Curve = &k
-			})
-		})
+		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, false, false, withCurve(b)) })
 	}
 }
 
-func benchOneWay(b *testing.B, size int, shout bool, mutate ...func(*zyre.Config)) {
+// BenchmarkWhisperCurveRelease is BenchmarkWhisperCurve with Node.Release.
+func BenchmarkWhisperCurveRelease(b *testing.B) {
+	for _, sz := range sizes {
+		b.Run(sz.name, func(b *testing.B) { benchOneWay(b, sz.n, false, true, withCurve(b)) })
+	}
+}
+
+// withCurve gives each node a key pair of its own.
+func withCurve(b *testing.B) func(*zyre.Config) {
+	return func(c *zyre.Config) {
+		k, err := zyre.GenerateKeyPair()
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Curve = &k
+	}
+}
+
+func benchOneWay(b *testing.B, size int, shout, release bool, mutate ...func(*zyre.Config)) {
 	a, z := benchPair(b, mutate...)
 	payload := make([]byte, size)
 	ctx := context.Background()
@@ -108,6 +126,9 @@ func benchOneWay(b *testing.B, size int, shout bool, mutate ...func(*zyre.Config
 			switch ev.(type) {
 			case zyre.WhisperEvent, zyre.ShoutEvent:
 				n++
+				if release {
+					z.Release(ev)
+				}
 			}
 		}
 		got <- n

@@ -44,8 +44,10 @@
 // StopEvent is the node's last event.
 //
 // Frames in WhisperEvent and ShoutEvent belong to the receiver; the library
-// never reuses them. Frames passed to Whisper and Shout belong to the
-// library once passed: do not modify them afterwards.
+// never reuses them, unless the application hands them back with Release
+// once it is done with them, which makes large messages much cheaper to
+// receive (no fresh memory for each). Frames passed to Whisper and Shout
+// belong to the library once passed: do not modify them afterwards.
 //
 // # What blocks
 //

@@ -68,7 +68,8 @@ type LeaveEvent struct {
 }
 
 // WhisperEvent carries a message sent to this node only. Frames belong to
-// the receiver; the library never reuses them.
+// the receiver; the library never reuses them unless handed back with
+// Node.Release.
 type WhisperEvent struct {
 	Peer   PeerID
 	Name   string
@@ -76,7 +77,8 @@ type WhisperEvent struct {
 }
 
 // ShoutEvent carries a message sent to a group. Frames belong to the
-// receiver; the library never reuses them.
+// receiver; the library never reuses them unless handed back with
+// Node.Release.
 type ShoutEvent struct {
 	Peer   PeerID
 	Name   string

@@ -424,15 +424,10 @@ func testBackpressureBytes(t *testing.T, shout bool) {
 		if err != nil {
 			t.Fatalf("after %d of %d messages: %v", got, sent, err)
 		}
-		var frames [][]byte
-		switch ev := ev.(type) {
-		case zyre.WhisperEvent:
-			frames = ev.Frames
-		case zyre.ShoutEvent:
-			frames = ev.Frames
-		case zyre.EnterEvent, zyre.JoinEvent:
+		frames, ok := messageFrames(ev)
+		if typ := ev.Type(); typ == zyre.EventEnter || typ == zyre.EventJoin {
 			continue
-		default:
+		} else if !ok {
 			t.Fatalf("after %d messages: %s", got, describe([]zyre.Event{ev}))
 		}
 		if n := int(frames[0][0])<<8 | int(frames[0][1]); n != got || len(frames[0]) != size {

@@ -37,16 +37,21 @@ func isData(ev Event) bool {
 	return false
 }
 
-// dataSize is the size of a data event's frames.
-func dataSize(ev Event) (n int64) {
-	var frames [][]byte
+// dataFrames returns the frames of a WhisperEvent or ShoutEvent; nil for
+// other events.
+func dataFrames(ev Event) [][]byte {
 	switch ev := ev.(type) {
 	case WhisperEvent:
-		frames = ev.Frames
+		return ev.Frames
 	case ShoutEvent:
-		frames = ev.Frames
+		return ev.Frames
 	}
-	for _, f := range frames {
+	return nil
+}
+
+// dataSize is the size of a data event's frames.
+func dataSize(ev Event) (n int64) {
+	for _, f := range dataFrames(ev) {
 		n += int64(len(f))
 	}
 	return n

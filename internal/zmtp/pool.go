@@ -57,14 +57,15 @@ func (p *bufPool) get(n int) []byte {
 	return make([]byte, n, 1<<shift)
 }
 
-// put recycles the frames of one message; small and odd-sized ones are
-// left to the GC.
+// put recycles the frames of one message and sets them to nil; small and
+// odd-sized ones are left to the GC.
 func (p *bufPool) put(frames [][]byte) {
 	if p == nil {
 		return
 	}
 	var locked bool
 	for i, b := range frames {
+		frames[i] = nil
 		c := cap(b)
 		if c < 1<<poolMinShift || c > 1<<(poolMaxShift+1)-1 {
 			continue
@@ -80,7 +81,6 @@ func (p *bufPool) put(frames [][]byte) {
 			p.free[k] = append(p.free[k], b[:0])
 			p.bytes += c
 		}
-		frames[i] = nil
 	}
 	if locked {
 		p.mu.Unlock()

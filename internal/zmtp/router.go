@@ -481,6 +481,10 @@ func (r *Router) Release(msgs []Message) {
 	}
 }
 
+// ReleaseFrames is Release for frames of one message, or any frames the
+// caller got from this Router and is done with.
+func (r *Router) ReleaseFrames(frames [][]byte) { r.pool.put(frames) }
+
 // heartbeatLoop drives Conn.Heartbeat for every connection.
 func (r *Router) heartbeatLoop() {
 	t := time.NewTicker(r.cfg.Conn.HeartbeatInterval)
