@@ -119,6 +119,43 @@ func ExampleNode_Events() {
 	// EXIT b
 }
 
+// A receiver of large messages hands each one back once it is done with
+// it, so that the next ones need no fresh memory.
+func ExampleNode_Release() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nw := simnet.New(2)
+	defer nw.Close()
+	sender := newSimNode(nw, "10.0.0.1", "sender")
+	receiver := newSimNode(nw, "10.0.0.2", "receiver")
+	defer sender.Close()
+	defer receiver.Close()
+	waitFor(ctx, sender, func(e zyre.EnterEvent) bool { return e.Peer == receiver.ID() })
+
+	go func() {
+		for i := range 3 {
+			chunk := make([]byte, 256<<10)
+			chunk[0] = byte(i)
+			if err := sender.Whisper(ctx, receiver.ID(), chunk); err != nil {
+				panic(err)
+			}
+		}
+	}()
+	total := 0
+	for range 3 {
+		w := waitFor(ctx, receiver, func(e zyre.WhisperEvent) bool { return true })
+		total += len(w.Frames[0])
+		fmt.Printf("chunk %d: %d KiB\n", w.Frames[0][0], len(w.Frames[0])>>10)
+		receiver.Release(w) // done with it: w.Frames must not be used after this
+	}
+	fmt.Println("total", total>>10, "KiB")
+	// Output:
+	// chunk 0: 256 KiB
+	// chunk 1: 256 KiB
+	// chunk 2: 256 KiB
+	// total 768 KiB
+}
+
 // CURVE mode: every connection is encrypted, and AllowKeys decides which
 // keys may connect at all. Here each node allows the other.
 func Example_curve() {
