@@ -66,15 +66,8 @@ func TestSimDualStack(t *testing.T) {
 		var recs []*recorder
 		for i, c := range cfgs {
 			c.Name, c.Groups = names[i], []string{"G"}
-			n, err := zyre.New(&c)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := n.Start(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { n.Close() })
-			nodes, recs = append(nodes, n), append(recs, record(n))
+			n, r := startNode(t, &c)
+			nodes, recs = append(nodes, n), append(recs, r)
 		}
 		if got, want := nodes[0].Endpoint(), "tcp://10.0.0.1:"; !strings.HasPrefix(got, want) {
 			t.Fatalf("d1 endpoint %s, want %s...", got, want)

@@ -556,15 +556,8 @@ func TestSimSlowLinkLongMessage(t *testing.T) {
 		b := startSimNodes(t, nw, 1, cfg)[0]
 		aAddr := zyretest.HostAddr(1)
 		cfg.Network, cfg.Interface = &slowDialer{Host: nw.Host(aAddr), rate: 64 << 10}, aAddr.String()
-		a, err := zyre.New(&cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := a.Start(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		recA, recB := zyretest.Record(a), zyretest.Record(b)
+		a, recA := startNode(t, &cfg)
+		recB := zyretest.Record(b)
 		recA.WaitForEvent(t, "ENTER b", isEnter(b.ID()))
 		start := time.Now()
 		for i := range 2 {
