@@ -69,7 +69,7 @@ func newFlagSet(e *env, name, synopsis, summary string, d commonDefaults) (*cmdF
 	fs.StringVar(&c.name, "name", "", "node `name` (default: the first 6 hex digits of its UUID)")
 	fs.StringVar(&c.iface, "iface", d.iface, "network `interface` name (lo, eth0) or one of its addresses (default: $ZSYS_INTERFACE, else the first broadcast-capable interface)")
 	fs.BoolVar(&c.ipv6, "ipv6", false, "beacon by IPv6 multicast (ff02::1) on the interface's IPv6 address, instead of IPv4 broadcast")
-	fs.BoolVar(&c.dual, "dual-stack", false, "beacon by IPv4 broadcast and IPv6 multicast together, the mailbox on both addresses (with --ipv6: peers are told the IPv6 endpoint)")
+	fs.BoolVar(&c.dual, "dual-stack", false, "beacon by IPv4 broadcast and IPv6 multicast together, the mailbox on both addresses (with --ipv6 the IPv6 side is the endpoint shown and gossiped)")
 	fs.IntVar(&c.port, "port", d.port, "UDP beacon `port`")
 	fs.DurationVar(&c.interval, "interval", d.interval, "beacon `interval`")
 	fs.Var(c.headers, "header", "`K=V` header sent to peers in HELLO (repeatable)")
