@@ -109,6 +109,11 @@ loop:
 	}
 	shutdown(node)
 	<-recvDone
+	if n := node.Stats().MessagesUnsent; n > 0 {
+		// Shouts queued to a peer that could not be reached before the
+		// shutdown gave up: say so rather than lose lines silently.
+		fmt.Fprintf(e.stderr, "zyre cat: %d messages to peers were not sent (a peer was unreachable or left)\n", n)
+	}
 	return nil
 }
 

@@ -100,8 +100,8 @@ func TestCatPipe(t *testing.T) {
 	t.Parallel()
 	port := testPort()
 	group := uniq("G")
-	recv := startProc(t, "receiver", cmdArgs(port, "cat", group)...)
-	send := startProc(t, "sender", cmdArgs(port, "cat", group, "--wait", "10s")...)
+	recv := startProc(t, "receiver", cmdArgs(port, "cat", group, "-v")...)
+	send := startProc(t, "sender", cmdArgs(port, "cat", group, "--wait", "10s", "-v")...)
 	want := []string{"first line", "second line", "", "fourth line with  spaces"}
 	for _, l := range want {
 		send.send(l)
