@@ -30,10 +30,8 @@ type actor struct {
 	beacons  []beaconSocket // one per address family beaconed on
 
 	beaconC   chan engine.BeaconIn
-	lostC     chan struct{}     // an outbox's connection broke (outbox.connLost)
-	lostTimer <-chan time.Time  // re-checks broken connections (armLost)
-	leavers   []engine.BeaconIn // port-0 beacons held for leaveGrace
-	leaveC    <-chan time.Time
+	lostC     chan struct{}    // an outbox's connection broke (outbox.connLost)
+	lostTimer <-chan time.Time // re-checks broken connections and leavers (armLost)
 	mbox      *mailbox
 
 	hub     *hub                   // gossip (Config.GossipBind, GossipConnect); nil without
@@ -335,7 +333,7 @@ func (a *actor) run() {
 			}
 		case b := <-a.beaconC:
 			if b.Beacon.Port == 0 {
-				a.holdLeaving(b)
+				a.onLeaving(b)
 			} else {
 				a.step(b)
 			}
@@ -343,12 +341,6 @@ func (a *actor) run() {
 			a.onLost()
 		case <-a.lostTimer:
 			a.lostTick()
-		case <-a.leaveC:
-			a.leaveC = nil
-			for _, b := range a.leavers {
-				a.step(b)
-			}
-			a.leavers = a.leavers[:0]
 		case f := <-a.gossipC:
 			a.onGossip(f)
 		case batch := <-inbound:
@@ -808,20 +800,6 @@ func (a *actor) publicKey() [32]byte {
 		return a.n.cfg.Curve.Public
 	}
 	return [32]byte{}
-}
-
-// leaveGrace is how long a port-0 beacon waits before it removes its
-// peer. The leaver sends it after flushing its last messages and GOODBYE,
-// but a datagram can still overtake bytes waiting in our TCP buffers; the
-// grace lets those arrive first, so nothing the peer said before leaving
-// is dropped. Usually GOODBYE removes the peer before the grace ends.
-const leaveGrace = 100 * time.Millisecond
-
-func (a *actor) holdLeaving(b engine.BeaconIn) {
-	a.leavers = append(a.leavers, b)
-	if a.leaveC == nil {
-		a.leaveC = time.After(leaveGrace)
-	}
 }
 
 // pruneClosing forgets disconnected outboxes that have finished.

@@ -25,17 +25,23 @@ import (
 // behind its last message; or, while that connection stays open (a
 // network partition leaves it half-open), once nothing has arrived on it
 // for lostQuiet, or after lostMaxHold at most. A peer that had not said
-// HELLO is dropped at once: there is nothing of it to wait for.
+// HELLO is dropped at once: there is nothing of it to wait for. A peer's
+// port-0 beacon (it is leaving) waits the same way (onLeaving).
 const (
 	lostQuiet   = 500 * time.Millisecond
 	lostMaxHold = 5 * time.Second
 )
 
-// lostState is a link's record of its broken connection.
+// lostState is a link's record of its broken connection, or of the
+// peer's port-0 beacon.
 type lostState struct {
 	at    time.Time // when the actor learned of it; zero: connection fine
 	seen  uint64    // bytes received from the peer at the last check
 	quiet time.Time // since when seen has not moved
+	// leaving holds the peer's port-0 beacon: the peer is leaving, and
+	// the beacon is stepped once its traffic has been seen, as for a
+	// broken connection.
+	leaving *engine.BeaconIn
 }
 
 // onLost handles the signal of outboxes whose connection broke.
@@ -47,6 +53,27 @@ func (a *actor) onLost() {
 			a.settleLost(peer, l, now)
 		}
 	}
+	a.armLost()
+}
+
+// onLeaving holds a peer's port-0 beacon until what the peer sent before
+// leaving has been seen (settleLost). The leaver sends the beacon after
+// flushing its last messages and GOODBYE, but the datagram can overtake
+// bytes waiting in our TCP buffers, or in a mailbox we are slow to read;
+// removing the peer at once would drop them. Usually GOODBYE, or the end
+// of its connection, comes first.
+func (a *actor) onLeaving(b engine.BeaconIn) {
+	l := a.links[b.Beacon.ID]
+	if l == nil {
+		a.step(b) // not a peer of ours: the engine counts it
+		return
+	}
+	if !l.lost.at.IsZero() {
+		return // already settling: its end comes anyway
+	}
+	now := time.Now()
+	l.lost = lostState{at: now, quiet: now, leaving: &b}
+	a.settleLost(b.Beacon.ID, l, now)
 	a.armLost()
 }
 
@@ -63,8 +90,9 @@ func (a *actor) closeNotice(id []byte) {
 	}
 }
 
-// settleLost tells the engine about the broken connection of l once the
-// peer's traffic has been seen (see above).
+// settleLost tells the engine about the broken connection of l, or steps
+// the port-0 beacon it holds, once the peer's traffic has been seen (see
+// above).
 func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) {
 	id := mailboxID(peer)
 	n, open := a.mbox.r.BytesReceived(id)
@@ -89,7 +117,11 @@ func (a *actor) settleLost(peer zre.UUID, l *link, now time.Time) {
 	default:
 		done = now.Sub(l.lost.quiet) >= lostQuiet || now.Sub(l.lost.at) >= lostMaxHold
 	}
-	if done {
+	switch {
+	case !done:
+	case l.lost.leaving != nil:
+		a.step(*l.lost.leaving)
+	default:
 		a.n.stats.connectionsLost.Add(1)
 		a.step(engine.ConnLost{Peer: peer, Err: l.out.connErr()})
 	}

@@ -3,6 +3,7 @@ package zyre_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"slices"
@@ -586,6 +587,78 @@ func TestSimSlowLinkLongMessage(t *testing.T) {
 			t.Errorf("b dropped while its messages were going out: %d unresponsive, stats %+v", st.PeersUnresponsive, st)
 		}
 	})
+}
+
+// A leaver's last messages arrive before its EXIT, however slowly its
+// connection is read. a shouts and leaves: its port-0 beacon reaches b at
+// once, while b's mailbox takes each read of a's connection 300 ms late,
+// so the shouts and GOODBYE still wait in the stream. b holds the beacon
+// until a's connection has been read to its end.
+func TestSimLeaverLastMessages(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := simnet.New(18)
+		t.Cleanup(func() { nw.Close() })
+		cfg := zyre.Config{Groups: []string{"G"}}
+		a := startSimNodes(t, nw, 1, cfg)[0]
+		bAddr := zyretest.HostAddr(1)
+		cfg.Network, cfg.Interface = slowReads{Host: nw.Host(bAddr), delay: 300 * time.Millisecond}, bAddr.String()
+		b, recB := startNode(t, &cfg)
+		recA := zyretest.Record(a)
+		recA.WaitForEvent(t, "JOIN of b", isJoin(b.ID(), "G"))
+		recB.WaitForEvent(t, "JOIN of a", isJoin(a.ID(), "G"))
+		const shouts = 5
+		for i := range shouts {
+			if err := a.Shout(context.Background(), "G", []byte(fmt.Sprint("last words ", i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		recB.WaitForEvent(t, "EXIT of a", isExit(a.ID()))
+		evs := recB.Events()
+		exit := slices.IndexFunc(evs, isExit(a.ID()))
+		for i := range shouts {
+			if n := count(evs[:exit], isShout("G", fmt.Sprint("last words ", i))); n != 1 {
+				t.Errorf("shout %d: %d before the EXIT, want 1\n%s", i, n, describe(evs))
+			}
+		}
+	})
+}
+
+// slowReads is a node's network whose accepted connections deliver each
+// read delay late.
+type slowReads struct {
+	*simnet.Host
+	delay time.Duration
+}
+
+func (s slowReads) Listen(ctx context.Context, laddr netip.AddrPort) (net.Listener, error) {
+	ln, err := s.Host.Listen(ctx, laddr)
+	return slowListener{ln, s.delay}, err
+}
+
+type slowListener struct {
+	net.Listener
+	delay time.Duration
+}
+
+func (l slowListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return slowReader{c, l.delay}, nil
+}
+
+type slowReader struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (r slowReader) Read(p []byte) (int, error) {
+	time.Sleep(r.delay)
+	return r.Conn.Read(p)
 }
 
 // slowDialer is a node's network whose dialed connections take rate bytes
