@@ -72,6 +72,18 @@ func startNode(t *testing.T, cfg *zyre.Config) (*zyre.Node, *recorder) {
 	return n, r
 }
 
+// waitStats returns n's stats once cond holds for them, or after
+// waitBound (the caller checks them).
+func waitStats(n *zyre.Node, cond func(zyre.Stats) bool) zyre.Stats {
+	deadline := time.Now().Add(waitBound)
+	s := n.Stats()
+	for !cond(s) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		s = n.Stats()
+	}
+	return s
+}
+
 func nodeIDs(nodes []*zyre.Node, except int) []zyre.PeerID {
 	var out []zyre.PeerID
 	for i, n := range nodes {
@@ -133,14 +145,9 @@ func TestGossipLoopback(t *testing.T) {
 	// through their HELLOs before its own copy of their tuples arrives, so
 	// wait for it), and every pair met through gossip on one side at least:
 	// there are no beacons.
-	deadline := time.Now().Add(waitBound)
 	discovered := uint64(0)
 	for _, n := range nodes {
-		s := n.Stats()
-		for (s.GossipTuples != 3 || s.GossipDelivered < 2) && time.Now().Before(deadline) {
-			time.Sleep(10 * time.Millisecond)
-			s = n.Stats()
-		}
+		s := waitStats(n, func(s zyre.Stats) bool { return s.GossipTuples == 3 && s.GossipDelivered >= 2 })
 		discovered += s.GossipDiscovered
 		if s.GossipTuples != 3 || s.GossipRemotes != 1 || s.GossipDelivered < 2 ||
 			s.GossipMessagesSent == 0 || s.GossipBytesReceived == 0 || s.BeaconsSent != 0 {
@@ -395,7 +402,9 @@ func TestGossipNoGhost(t *testing.T) {
 	startGossipServer(t, ep)
 	d, rd := startNode(t, gossipConfig("d", ep))
 	rd.WaitFor(t, waitBound, "ENTER of a and b", enteredAll([]zyre.PeerID{a.ID(), b.ID()}))
-	if got := d.Stats().GossipDelivered; got != 3 {
+	// d may meet a and b through their HELLOs before its copy of the
+	// tuples arrives.
+	if got := waitStats(d, func(s zyre.Stats) bool { return s.GossipDelivered >= 3 }).GossipDelivered; got != 3 {
 		t.Errorf("d learned %d tuples, want 3 (a, b and the victim's stale one)", got)
 	}
 	time.Sleep(2 * 3 * time.Second) // two more expiry periods
